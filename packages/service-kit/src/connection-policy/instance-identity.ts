@@ -1,0 +1,18 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { instanceHeader } from './instance-balanced-pool.js';
+
+/** A random id per process: unique across pods and local replicas alike, and it reveals nothing about the host. */
+export const processInstanceId = randomUUID();
+
+/**
+ * Names this process in every response, so a client behind a connection-balanced Service can tell the
+ * instances apart (see InstanceBalancedPool).
+ */
+export const instanceIdentity = fp(async function instanceIdentity(app: FastifyInstance, options: { id?: string }) {
+  const id = options.id ?? processInstanceId;
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header(instanceHeader, id);
+  });
+});

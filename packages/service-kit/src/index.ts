@@ -1,0 +1,37 @@
+export { ConfigError, loadConfig, type Env } from './config.js';
+export { loggerOptions, probeLogLevel, redactedPaths, type LoggerSettings } from './logger.js';
+export { HttpError, errorBody, registerErrorHandling, statusName, type ApiErrorBody, type SubError } from './errors.js';
+export { serverOptions, jsonBodies, type ServerSettings } from './server-options.js';
+export { lifecyclePlugin, runService, type Lifecycle, type ListeningMessage, type RunOptions } from './lifecycle.js';
+export { commonConfig, stringEnum, tracingConfig } from './common-config.js';
+export {
+  InstanceBalancedPool,
+  instanceHeader,
+  type InstanceBalancedPoolOptions,
+  type InstanceStats,
+  type PoolMode,
+  type PoolStats,
+} from './connection-policy/instance-balanced-pool.js';
+export {
+  loadSamplingRules,
+  parseDaemonAddress,
+  traceDispatcher,
+  traceMysqlPool,
+  traceContext,
+  traceTask,
+  tracingDisabled,
+  tracingOptions,
+  xrayHttpInterceptor,
+  xrayTracing,
+  type ContextMissing,
+  type DaemonAddress,
+  type SamplingRules,
+  type TraceContext,
+  type TraceDispatcherOptions,
+  type TraceMysqlOptions,
+  type TracingConfig,
+  type XrayHttpOptions,
+  type XrayTracingOptions,
+} from './tracing/index.js';
+export { instanceIdentity, processInstanceId } from './connection-policy/instance-identity.js';
+export { apiErrorSchema } from './error-schema.js';

@@ -1,0 +1,31 @@
+import type { ServerResponse } from 'node:http';
+import { activeRuntime, currentSegment, runInSegment } from './runtime.js';
+
+/**
+ * Runs `work` as a segment of its own when it does not already run inside an open one: background work
+ * (an outbox sending e-mails after the request that queued them has been answered, a poll timer) would
+ * otherwise make its calls and queries with no trace to join, or join a request that is already closed.
+ * The segment carries the service's segment name (so the service map shows the calls) and a `task`
+ * annotation; the SDK's sampling rules decide as for a request to `/<task>`. With tracing off, or inside
+ * an open segment, it just runs `work`.
+ */
+export async function traceTask<T>(task: string, work: () => Promise<T>): Promise<T> {
+  const runtime = activeRuntime();
+  if (!runtime || currentSegment()) return work();
+
+  const { sdk } = runtime;
+  const segment = new sdk.Segment(runtime.segmentName);
+  const sampleRequest = { req: { headers: { host: 'task' }, method: 'TASK', url: `/${task}` } };
+  sdk.middleware.resolveSampling({}, segment, sampleRequest as unknown as ServerResponse);
+  segment.addAnnotation('task', task);
+  return runInSegment(segment, async () => {
+    try {
+      const result = await work();
+      segment.close();
+      return result;
+    } catch (err) {
+      segment.close(err as Error);
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,23 @@
+import { activeRuntime, currentSegment } from './runtime.js';
+
+export interface TraceContext {
+  /** `1-<epoch hex>-<24 hex>`, the X-Ray trace this code runs in. */
+  traceId: string;
+  /** The id of the current segment or subsegment. */
+  id: string;
+  /** Whether the trace is sampled (sent to X-Ray). */
+  sampled: boolean;
+}
+
+/**
+ * The X-Ray trace this code runs in (a request's segment, or a `traceTask`'s), or undefined when tracing is
+ * off or there is none; for log correlation. The SDK's own `getSegment()` does not work here: the kit keeps
+ * the context itself and runs the SDK in manual mode.
+ */
+export function traceContext(): TraceContext | undefined {
+  const runtime = activeRuntime();
+  const segment = currentSegment();
+  if (!runtime || !segment) return undefined;
+  const root = segment instanceof runtime.sdk.Subsegment ? segment.segment : segment;
+  return { traceId: root.trace_id, id: segment.id, sampled: !segment.notTraced };
+}

@@ -1,0 +1,46 @@
+import mysql from 'mysql2';
+import type { Pool } from 'mysql2/promise';
+import { traceMysqlPool } from '@canary/service-kit';
+import type { UserManagementConfig } from '../config.js';
+
+export type DatabasePool = Pool;
+
+/** The part of the `mysql2` module the pool needs. */
+export interface MysqlDriver {
+  createPool: typeof mysql.createPool;
+}
+
+type PoolSettings = Pick<
+  UserManagementConfig,
+  'DB_HOSTNAME' | 'DB_PORT' | 'DB_NAME' | 'DB_USERNAME' | 'DB_PASSWORD' | 'DB_CONNECT_TIMEOUT_MS' | 'DB_CONNECTION_LIMIT' | 'DB_QUEUE_LIMIT'
+> &
+  Partial<Pick<UserManagementConfig, 'AWS_XRAY_SDK_ENABLED'>>;
+
+/**
+ * The one place the MySQL pool is made: the callback API, then `.promise()`. Every query inside a traced request
+ * is an X-Ray SQL subsegment (`traceMysqlPool`; unwrapped when AWS_XRAY_SDK_ENABLED=false). Nothing connects
+ * until the first query.
+ */
+export function createDatabasePool(config: PoolSettings, driver: MysqlDriver = mysql): DatabasePool {
+  const pool = driver
+    .createPool({
+      host: config.DB_HOSTNAME,
+      port: config.DB_PORT,
+      database: config.DB_NAME,
+      user: config.DB_USERNAME,
+      password: config.DB_PASSWORD,
+      connectTimeout: config.DB_CONNECT_TIMEOUT_MS,
+      waitForConnections: true,
+      connectionLimit: config.DB_CONNECTION_LIMIT,
+      queueLimit: config.DB_QUEUE_LIMIT,
+      // Idle connections are dropped before a server or NAT timeout can silently cut them.
+      idleTimeout: 60_000,
+      enableKeepAlive: true,
+      charset: 'utf8mb4_unicode_ci',
+      timezone: 'Z',
+      dateStrings: false,
+      supportBigNumbers: true,
+    })
+    .promise();
+  return traceMysqlPool(pool, { enabled: config.AWS_XRAY_SDK_ENABLED !== false });
+}

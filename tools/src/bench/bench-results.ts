@@ -1,0 +1,119 @@
+import type { LoadRun } from './load-generator.js';
+import type { MachineInfo } from './proc-stats.js';
+import type { Spread } from './statistics.js';
+import type { SinkReport } from './xray-sink-protocol.js';
+
+export type RouteName = 'xray' | 'users';
+export type SystemName = 'baseline' | 'ours';
+/** `on`: every request sampled and sent; `unsampled`: the SDK on but sampling none (context tracking only). */
+export type TracingMode = 'off' | 'on' | 'unsampled';
+
+export const routePaths: Record<RouteName, string> = {
+  xray: '/usermgmt/notification-xray',
+  users: '/usermgmt/users',
+};
+
+export interface ScenarioRun extends LoadRun {
+  /** With tracing on: datagrams the sink received per 2xx response, and what it saw in its parsed sample. */
+  trace?: { segmentsPerRequest: number; sink: SinkReport };
+}
+
+export interface ScenarioResult {
+  id: string;
+  label: string;
+  system: SystemName | 'trivial';
+  route: RouteName | 'trivial';
+  tracing: TracingMode | 'none';
+  runs: ScenarioRun[];
+  throughput: Spread;
+  p50Ms: Spread;
+  p99Ms: Spread;
+  /** CPU of the load generator's process, in cores. */
+  generatorCpu: Spread;
+  failed: number;
+}
+
+export interface Comparison {
+  route: RouteName;
+  /** Ours with tracing off over the baseline, per run. */
+  oursOverBaseline: Spread;
+  /** Throughput lost when tracing samples every request: 1 - on/off, per run. */
+  tracingCost: Spread;
+  /** Throughput lost with the SDK on but nothing sampled: 1 - unsampled/off, per run. */
+  unsampledCost: Spread;
+  /** Ours with tracing on over the baseline, per run. */
+  tracedOverBaseline: Spread;
+  /** Baseline over ours (tracing off) in CPU time of the system per response: what ours/baseline would be if both were CPU-bound. */
+  cpuOursOverBaseline: Spread;
+  /** 1 - (CPU per response tracing off) / (tracing on, every request sampled): the throughput a CPU-bound service loses. */
+  cpuTracingCost: Spread;
+  /** The same with tracing on and nothing sampled. */
+  cpuUnsampledCost: Spread;
+}
+
+export interface ServiceFigures {
+  service: 'notification' | 'user-management';
+  /** From process start to the first 200 of its readiness route, started alone. */
+  startupMs: Spread;
+  /** Largest resident memory among the service's processes in our stack, idle after start and after the load runs. */
+  rssIdleMB: Spread;
+  rssAfterLoadMB: Spread;
+}
+
+export interface GeneratorCheck {
+  /** Throughput of the load generator against one trivial bare-http server. */
+  ceiling: Spread;
+  /** Highest median throughput of any scenario through a stack. */
+  highestMeasured: number;
+  /** Largest CPU share of the generator in any scenario run, in cores. */
+  highestGeneratorCpu: number;
+  notTheBottleneck: boolean;
+}
+
+/** Where one service's CPU went under load, from a V8 CPU profile taken over the measured part of one run. */
+export interface CpuProfileFigures {
+  /** `baseline-front` and `baseline-back` are the baseline's processes. */
+  service: string;
+  route: RouteName;
+  tracing: TracingMode | 'none';
+  /** 2xx responses during the profiled run, and per second (the rate asked for, if the service kept up). */
+  requests: number;
+  throughput: number;
+  /** CPU time per response from /proc (all replicas of the service added up), in microseconds. */
+  microsPerRequest: number;
+  /** The same split by the profile's shares of busy samples, by category (an npm package, one of ours, a part of node, V8), largest first. */
+  categories: Array<{ category: string; microsPerRequest: number }>;
+}
+
+export interface BenchResults {
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  wallSeconds: number;
+  machine: MachineInfo;
+  settings: {
+    runs: number;
+    durationSeconds: number;
+    warmupSeconds: number;
+    connections: number;
+    users: number;
+    v1: number;
+    v2: number;
+    logLevel: string;
+    policy: string;
+    quick: boolean;
+    profile: boolean;
+    profileRate?: number;
+  };
+  scenarios: ScenarioResult[];
+  comparisons: Comparison[];
+  services: ServiceFigures[];
+  generator: GeneratorCheck;
+  /** Whether the baseline answered the same JSON as ours (the xray body with its version blanked out). */
+  sameBodies: Record<RouteName, boolean>;
+  /** With --profile only. */
+  profiles?: CpuProfileFigures[];
+  /** Warning and error lines our stack logged, per stack start (none expected). */
+  stackWarnings: Array<{ tracing: TracingMode; run: number; count: number; first: string[] }>;
+  goals: { oursOverBaseline: number; tracingCost: number; startupMs: number; rssMB: number };
+}

@@ -1,0 +1,410 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import { request } from 'undici';
+import { startBaselineStack } from './baseline/baseline-stack.js';
+import type { BenchOptions } from './bench-options.js';
+import { createBenchDatabase } from './bench-database.js';
+import {
+  routePaths,
+  type BenchResults,
+  type Comparison,
+  type CpuProfileFigures,
+  type RouteName,
+  type ScenarioResult,
+  type ScenarioRun,
+  type ServiceFigures,
+  type SystemName,
+  type TracingMode,
+} from './bench-results.js';
+import { entryPath, forkEntry, stopChild, waitForMessage } from './child-processes.js';
+import { runLoad, type WatchedProcess } from './load-generator.js';
+import { choosePolicy } from './policy-support.js';
+import { systemCpuMsPerResponse } from './cpu-accounting.js';
+import { startOurStack } from './our-stack.js';
+import { listeningPid, machineInfo, residentBytes } from './proc-stats.js';
+import { summarizeProfiles } from './profile-summary.js';
+import { measureStartup, repositoryRoot, type ServiceName } from './service-startup.js';
+import { ratios, spread } from './statistics.js';
+import { startXraySink, type XraySink } from './xray-sink-process.js';
+
+export const goals = { oursOverBaseline: 0.7, tracingCost: 0.1, startupMs: 1000, rssMB: 100 } as const;
+
+const v1 = 2;
+const v2 = 2;
+const routes: RouteName[] = ['xray', 'users'];
+type Stage = 'baseline' | TracingMode;
+const stages: Stage[] = ['baseline', 'off', 'on', 'unsampled'];
+
+interface Scenario {
+  id: string;
+  label: string;
+  system: ScenarioResult['system'];
+  route: ScenarioResult['route'];
+  tracing: ScenarioResult['tracing'];
+}
+
+const tracingLabel: Record<TracingMode, string> = {
+  off: 'tracing off',
+  on: 'tracing on, every request sampled',
+  unsampled: 'tracing on, none sampled',
+};
+
+function scenarioOf(system: SystemName, route: RouteName, tracing: TracingMode | 'none'): Scenario {
+  const who = system === 'baseline' ? 'baseline (bare http)' : `ours, ${tracingLabel[tracing as TracingMode]}`;
+  return { id: `${route}/${system}/${tracing}`, label: `${routePaths[route]} — ${who}`, system, route, tracing };
+}
+
+const ceilingScenario: Scenario = {
+  id: 'trivial/ceiling',
+  label: 'load generator ceiling — one trivial bare-http server',
+  system: 'trivial',
+  route: 'trivial',
+  tracing: 'none',
+};
+
+const mb = (bytes: number): number => Math.round((bytes / 1_048_576) * 10) / 10;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** X-Ray local sampling rules (version 2): `rate` 1 samples every request, 0 none. */
+function samplingRules(rate: number): string {
+  return JSON.stringify({ version: 2, default: { fixed_target: 0, rate }, rules: [] });
+}
+
+async function fetchJson(url: string): Promise<unknown> {
+  const response = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) throw new Error(`GET ${url} answered ${response.statusCode}: ${text.slice(0, 300)}`);
+  return JSON.parse(text) as unknown;
+}
+
+/**
+ * What a stack answers on each route: the distinct xray bodies over several calls with the version blanked out (which
+ * replica answers depends on the connection policy, not on the server), and the user list.
+ */
+async function sampleBodies(baseUrl: string): Promise<Record<RouteName, unknown>> {
+  const xray = new Set<string>();
+  for (let i = 0; i < 8; i += 1) {
+    const body = (await fetchJson(`${baseUrl}${routePaths.xray}`)) as Record<string, unknown>;
+    xray.add(JSON.stringify({ ...body, appversion: /^V[12]$/.test(String(body.appversion)) ? 'V1 or V2' : body.appversion }));
+  }
+  return { xray: [...xray].sort(), users: await fetchJson(`${baseUrl}${routePaths.users}`) };
+}
+
+export type Log = (line: string) => void;
+
+/** What is running or exists now and must go if the bench is interrupted (stacks, the sink, the database). */
+const openResources = new Set<() => Promise<unknown>>();
+
+async function holding<T>(close: () => Promise<unknown>, work: () => Promise<T>): Promise<T> {
+  openResources.add(close);
+  try {
+    return await work();
+  } finally {
+    openResources.delete(close);
+    await close();
+  }
+}
+
+/** Stops whatever a bench interrupted by a signal left running, and drops its database. */
+export async function releaseAfterInterrupt(): Promise<void> {
+  await Promise.allSettled([...openResources].map((close) => close()));
+}
+
+/** Runs every measurement of the benchmark; `log` gets one line per step, for the terminal. */
+export async function runBench(options: BenchOptions, log: Log): Promise<BenchResults> {
+  const startedAt = new Date();
+  const machine = machineInfo();
+  const { policy, env: policyEnv } = await choosePolicy(options.policy);
+  const umPackage = JSON.parse(await readFile(path.join(repositoryRoot, 'services/user-management/package.json'), 'utf8')) as { version: string };
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'canary-bench-'));
+  const rulesFile = { on: path.join(scratch, 'sample-all.json'), unsampled: path.join(scratch, 'sample-none.json') };
+  await writeFile(rulesFile.on, samplingRules(1));
+  await writeFile(rulesFile.unsampled, samplingRules(0));
+
+  const runsOf = new Map<string, { scenario: Scenario; runs: ScenarioRun[] }>();
+  const record = (scenario: Scenario, run: ScenarioRun): void => {
+    const entry = runsOf.get(scenario.id) ?? { scenario, runs: [] };
+    entry.runs.push(run);
+    runsOf.set(scenario.id, entry);
+  };
+  const startup: Record<ServiceName, number[]> = { notification: [], 'user-management': [] };
+  const rss: Record<ServiceName, { idle: number[]; after: number[] }> = {
+    notification: { idle: [], after: [] },
+    'user-management': { idle: [], after: [] },
+  };
+  const stackWarnings: BenchResults['stackWarnings'] = [];
+  const bodies: Partial<Record<'baseline' | 'ours', Record<RouteName, unknown>>> = {};
+
+  log(`creating a database and starting the X-Ray sink (machine: ${machine.cores} cores, load ${machine.loadAverageStart.join(' ')})`);
+  const database = await createBenchDatabase();
+  let sink: XraySink | undefined;
+  const release = async (): Promise<void> => {
+    await sink?.close();
+    await database.drop().catch((err: Error) => log(`could not drop database ${database.name}: ${err.message}`));
+    await rm(scratch, { recursive: true, force: true });
+  };
+  openResources.add(release);
+  try {
+    sink = await startXraySink();
+    const activeSink = sink;
+    const tracingEnv = (mode: TracingMode): Record<string, string> =>
+      mode === 'off'
+        ? { AWS_XRAY_SDK_ENABLED: 'false' }
+        : { AWS_XRAY_SDK_ENABLED: 'true', AWS_XRAY_DAEMON_ADDRESS: activeSink.address, XRAY_SAMPLING_RULES_FILE: rulesFile[mode] };
+    const standaloneEnv: Record<ServiceName, Record<string, string>> = {
+      notification: { ...tracingEnv('on'), LOG_LEVEL: options.logLevel, APP_VERSION: 'V1', AWS_MAIL_SERVER_HOST: '127.0.0.1' },
+      'user-management': {
+        ...tracingEnv('on'),
+        ...database.env,
+        ...policyEnv,
+        LOG_LEVEL: options.logLevel,
+        NOTIFICATION_SERVICE_HOST: '127.0.0.1',
+        NOTIFICATION_SERVICE_PORT: '9',
+      },
+    };
+
+    // Unmeasured first starts: user management migrates the new database (so the users can be seeded), and both
+    // services' files get into the page cache, so every measured start is a warm one.
+    await measureStartup('user-management', standaloneEnv['user-management'], 60_000);
+    await measureStartup('notification', standaloneEnv.notification, 60_000);
+    await database.seedUsers(options.users);
+    log(`database ${database.name}: migrated, ${options.users} users seeded`);
+
+    const job = (url: string) => ({
+      url,
+      connections: options.connections,
+      warmupSeconds: options.warmupSeconds,
+      durationSeconds: options.durationSeconds,
+      timeoutSeconds: 10,
+    });
+    // The database server's CPU time is counted too when it runs on this machine (its share of /users is large).
+    const databasePid = /^(127\.0\.0\.1|localhost|::1)$/.test(database.env.DB_HOSTNAME ?? '') ? listeningPid(Number(database.env.DB_PORT)) : undefined;
+    const others: WatchedProcess[] = [{ role: 'xray-sink', pid: activeSink.pid }, ...(databasePid ? [{ role: 'database', pid: databasePid }] : [])];
+    const withSink = (processes: WatchedProcess[]): WatchedProcess[] => [...processes, ...others];
+
+    const measure = async (scenario: Scenario, baseUrl: string, path_: string, processes: WatchedProcess[], traced: boolean): Promise<void> => {
+      const run: ScenarioRun = await runLoad(job(`${baseUrl}${path_}`), withSink(processes), () => {
+        if (traced) activeSink.report(true).catch(() => undefined);
+      });
+      if (traced) {
+        await sleep(300);
+        const report = await activeSink.report(true);
+        run.trace = { segmentsPerRequest: Math.round((report.datagrams / Math.max(1, run.ok2xx + run.non2xx)) * 100) / 100, sink: report };
+      }
+      record(scenario, run);
+      log(
+        `  ${scenario.label}: ${run.throughput} req/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms` +
+          `${run.non2xx + run.errors > 0 ? `, ${run.non2xx} non-2xx, ${run.errors} errors` : ''}` +
+          `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request` : ''}`,
+      );
+    };
+
+    for (let r = 0; r < options.runs; r += 1) {
+      log(`run ${r + 1} of ${options.runs}`);
+      for (const service of ['notification', 'user-management'] as const) {
+        const figures = await measureStartup(service, standaloneEnv[service]);
+        startup[service].push(figures.readyMs);
+        log(`  ${service}: ready ${figures.readyMs} ms after process start (RSS ${mb(figures.rssBytes)} MB)`);
+      }
+
+      const trivial = forkEntry(entryPath('baseline/back-server'), { ...process.env, BASELINE_VERSION: 'V1' });
+      await holding(
+        () => stopChild(trivial),
+        async () => {
+          const port = await waitForMessage(trivial, (m) => (m as { port?: number }).port, 10_000, 'trivial server');
+          await measure(ceilingScenario, `http://127.0.0.1:${port}`, '/notification/xray', [{ role: 'server', pid: trivial.pid as number }], false);
+        },
+      );
+
+      // Each run starts with a different system, so a drift of the machine's load does not always favour the same one.
+      const order = [...stages.slice(r % stages.length), ...stages.slice(0, r % stages.length)];
+      for (const stage of order) {
+        if (stage === 'baseline') {
+          const baseline = await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version });
+          await holding(baseline.close, async () => {
+            bodies.baseline ??= await sampleBodies(baseline.url);
+            for (const route of routes) await measure(scenarioOf('baseline', route, 'none'), baseline.url, routePaths[route], baseline.processes, false);
+          });
+          continue;
+        }
+        const stack = await startOurStack({
+          v1,
+          v2,
+          databaseEnv: database.env,
+          serviceEnv: { ...tracingEnv(stage), LOG_LEVEL: options.logLevel },
+          usermgmtEnv: policyEnv,
+        });
+        await holding(
+          async () => {
+            await stack.close();
+            stackWarnings.push({ tracing: stage, run: r + 1, ...stack.warnings });
+            if (stack.warnings.count > 0) log(`  our stack (${tracingLabel[stage]}) logged ${stack.warnings.count} warning lines, first: ${stack.warnings.first[0]}`);
+          },
+          async () => {
+            await sleep(500);
+            const sample = (when: 'idle' | 'after'): void => {
+              for (const service of ['notification', 'user-management'] as const) {
+                const pids = stack.processes.filter((p) => p.role === service).map((p) => p.pid);
+                rss[service][when].push(Math.max(...pids.map((pid) => residentBytes(pid))));
+              }
+            };
+            sample('idle');
+            if (stage === 'off') bodies.ours ??= await sampleBodies(stack.url);
+            for (const route of routes) {
+              await measure(scenarioOf('ours', route, stage), stack.url, routePaths[route], stack.processes, stage !== 'off');
+            }
+            sample('after');
+          },
+        );
+      }
+    }
+
+    const profiles: CpuProfileFigures[] = [];
+    if (options.profile) {
+      const preload = pathToFileURL(entryPath('cpu-profiler')).href;
+      const profilerEnv = (directory: string): Record<string, string> => ({
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim(),
+        BENCH_CPU_PROFILE_DIR: directory,
+      });
+      for (const stage of stages) {
+        for (const route of routes) {
+          const directory = path.join(scratch, `profile-${route}-${stage}`);
+          await mkdir(directory);
+          const target =
+            stage === 'baseline'
+              ? await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version, env: profilerEnv(directory) })
+              : await startOurStack({
+                  v1,
+                  v2,
+                  databaseEnv: database.env,
+                  serviceEnv: { ...tracingEnv(stage), LOG_LEVEL: options.logLevel, ...profilerEnv(directory) },
+                  usermgmtEnv: policyEnv,
+                });
+          // One fixed rate for every configuration, so CPU per request compares like with like (a saturated
+          // server batches more work per event-loop turn and spends less per request).
+          const profiledJob = {
+            ...job(`${target.url}${routePaths[route]}`),
+            durationSeconds: Math.max(1, options.durationSeconds / 2),
+            overallRate: options.profileRate,
+          };
+          const run = await holding(target.close, () =>
+            runLoad(profiledJob, target.processes, () => {
+              // Sampling starts with the measured part of the run: start-up and warm-up stay out of the profile.
+              for (const { pid } of target.processes) process.kill(pid, 'SIGWINCH');
+            }),
+          );
+          const files = await readdir(directory);
+          const front = stage === 'baseline' ? { service: 'baseline-front', role: 'front' } : { service: 'user-management', role: 'user-management' };
+          const back = stage === 'baseline' ? { service: 'baseline-back', role: 'notification' } : { service: 'notification', role: 'notification' };
+          // On /users the notification replicas only answer health probes: nothing per request to show.
+          for (const { service, role } of route === 'xray' ? [front, back] : [front]) {
+            const mine = files.filter((file) => file.startsWith(`${service}-`)).map((file) => path.join(directory, file));
+            if (mine.length === 0) continue;
+            const summary = summarizeProfiles(mine);
+            // The profile says where the time went; /proc says how much CPU it was. On a busy machine a sampled
+            // thread is sometimes waiting for a core, so the profile's own totals overstate CPU time.
+            const cpuMicros = ((run.cpu.byRole[role] ?? 0) * run.durationSeconds * 1e6) / Math.max(1, run.ok2xx);
+            const round = (micros: number): number => Math.round(micros * 10) / 10;
+            const figures: CpuProfileFigures = {
+              service,
+              route,
+              tracing: stage === 'baseline' ? 'none' : stage,
+              requests: run.ok2xx,
+              throughput: run.throughput,
+              microsPerRequest: round(cpuMicros),
+              categories: summary.categories.map(({ category, micros }) => ({
+                category,
+                microsPerRequest: round((micros / Math.max(1, summary.busyMicros)) * cpuMicros),
+              })),
+            };
+            profiles.push(figures);
+            log(`  profiled ${service} on ${routePaths[route]}${stage === 'baseline' ? '' : `, tracing ${stage}`}: ${figures.microsPerRequest} µs of CPU per request`);
+          }
+        }
+      }
+    }
+
+    const scenarios = [...runsOf.values()].map(({ scenario, runs }): ScenarioResult => ({
+      ...scenario,
+      runs,
+      throughput: spread(runs.map((run) => run.throughput)),
+      p50Ms: spread(runs.map((run) => run.latencyMs.p50)),
+      p99Ms: spread(runs.map((run) => run.latencyMs.p99)),
+      generatorCpu: spread(runs.map((run) => run.cpu.generator)),
+      failed: runs.reduce((sum, run) => sum + run.non2xx + run.errors, 0),
+    }));
+    const runsFor = (route: RouteName, system: SystemName, tracing: TracingMode | 'none'): ScenarioRun[] =>
+      scenarios.find((s) => s.id === scenarioOf(system, route, tracing).id)?.runs ?? [];
+    const comparisons = routes.map((route): Comparison => {
+      const throughput = (system: SystemName, tracing: TracingMode | 'none'): number[] => runsFor(route, system, tracing).map((run) => run.throughput);
+      const cpu = (system: SystemName, tracing: TracingMode | 'none'): number[] => runsFor(route, system, tracing).map(systemCpuMsPerResponse);
+      const lost = (traced: number[], off: number[]): number[] => ratios(traced, off).map((ratio) => 1 - ratio);
+      return {
+        route,
+        oursOverBaseline: spread(ratios(throughput('ours', 'off'), throughput('baseline', 'none'))),
+        tracingCost: spread(lost(throughput('ours', 'on'), throughput('ours', 'off'))),
+        unsampledCost: spread(lost(throughput('ours', 'unsampled'), throughput('ours', 'off'))),
+        tracedOverBaseline: spread(ratios(throughput('ours', 'on'), throughput('baseline', 'none'))),
+        // The same comparisons from CPU time per response (a CPU-bound server's throughput is its inverse).
+        cpuOursOverBaseline: spread(ratios(cpu('baseline', 'none'), cpu('ours', 'off'))),
+        cpuTracingCost: spread(lost(cpu('ours', 'off'), cpu('ours', 'on'))),
+        cpuUnsampledCost: spread(lost(cpu('ours', 'off'), cpu('ours', 'unsampled'))),
+      };
+    });
+    const services = (['notification', 'user-management'] as const).map(
+      (service): ServiceFigures => ({
+        service,
+        startupMs: spread(startup[service]),
+        rssIdleMB: spread(rss[service].idle.map(mb)),
+        rssAfterLoadMB: spread(rss[service].after.map(mb)),
+      }),
+    );
+    const ceiling = scenarios.find((s) => s.id === ceilingScenario.id) as ScenarioResult;
+    const stacked = scenarios.filter((s) => s.system !== 'trivial');
+    const highestMeasured = Math.max(...stacked.map((s) => s.throughput.median));
+    const finishedAt = new Date();
+    return {
+      version: 1,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      wallSeconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000),
+      machine: { ...machine, loadAverageEnd: os.loadavg().map((n) => Math.round(n * 100) / 100) },
+      settings: {
+        runs: options.runs,
+        durationSeconds: options.durationSeconds,
+        warmupSeconds: options.warmupSeconds,
+        connections: options.connections,
+        users: options.users,
+        v1,
+        v2,
+        logLevel: options.logLevel,
+        policy,
+        quick: options.quick,
+        profile: options.profile,
+        ...(options.profile ? { profileRate: options.profileRate } : {}),
+      },
+      scenarios,
+      comparisons,
+      services,
+      generator: {
+        ceiling: ceiling.throughput,
+        highestMeasured,
+        highestGeneratorCpu: Math.max(...stacked.flatMap((s) => s.runs.map((run) => run.cpu.generator))),
+        notTheBottleneck: ceiling.throughput.min >= 1.5 * highestMeasured,
+      },
+      sameBodies: {
+        xray: isDeepStrictEqual(bodies.baseline?.xray, bodies.ours?.xray),
+        users: isDeepStrictEqual(bodies.baseline?.users, bodies.ours?.users),
+      },
+      ...(options.profile ? { profiles } : {}),
+      stackWarnings,
+      goals,
+    };
+  } finally {
+    openResources.delete(release);
+    await release();
+  }
+}

@@ -1,0 +1,45 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { releaseAfterInterrupt, runBench } from './bench.js';
+import { parseBenchOptions, usage, UsageError, type BenchOptions } from './bench-options.js';
+import { formatReport } from './report.js';
+
+async function main(): Promise<void> {
+  let options: BenchOptions | undefined;
+  try {
+    options = parseBenchOptions(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${err.message}\n\n${usage}\n`);
+    process.exit(2);
+  }
+  if (!options) {
+    process.stdout.write(`${usage}\n`);
+    return;
+  }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`${signal}: stopping the stacks and dropping the bench database\n`);
+      void releaseAfterInterrupt().finally(() => process.exit(130));
+    });
+  }
+  // Progress goes to stderr, so stdout holds only the tables and the results line.
+  let results;
+  try {
+    results = await runBench(options, (line) => process.stderr.write(`${line}\n`));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  const outDir = path.resolve(options.outDir);
+  await mkdir(outDir, { recursive: true });
+  const file = path.join(outDir, `bench-${results.startedAt.replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`${formatReport(results)}\n\nresults: ${file}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,232 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
+import { testDatabaseSettings } from '@canary/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseBenchOptions, UsageError } from '../src/bench/bench-options.js';
+import type { BenchResults } from '../src/bench/bench-results.js';
+import { categoryOf, summarizeProfiles } from '../src/bench/profile-summary.js';
+import { formatSpread } from '../src/bench/report.js';
+import { ratios, spread } from '../src/bench/statistics.js';
+
+const run = promisify(execFile);
+const cli = new URL('../dist/bench/main.js', import.meta.url).pathname;
+
+describe('bench statistics and options', () => {
+  it('gives the median and range of the runs', () => {
+    expect(spread([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, runs: [3, 1, 2] });
+    expect(spread([4, 1, 3, 2])).toEqual({ median: 2.5, min: 1, max: 4, runs: [4, 1, 3, 2] });
+    expect(() => spread([])).toThrow('at least one value');
+    expect(ratios([10, 30], [20, 10])).toEqual([0.5, 3]);
+  });
+
+  it('prints a spread as median (min–max), and one run as its value', () => {
+    expect(formatSpread(spread([1200, 1000, 1500]))).toBe('1,200 (1,000–1,500)');
+    expect(formatSpread(spread([25, 30, 27.5]), 0, '%')).toBe('28% (25–30%)');
+    expect(formatSpread(spread([0.8]), 2)).toBe('0.80');
+  });
+
+  it('reads the flags, with defaults that keep a full run near 10 minutes', () => {
+    expect(parseBenchOptions([])).toMatchObject({ runs: 3, durationSeconds: 10, warmupSeconds: 2, connections: 50, quick: false, logLevel: 'warn' });
+    expect(parseBenchOptions(['--quick'])).toMatchObject({ runs: 1, durationSeconds: 1, quick: true, profile: false });
+    expect(parseBenchOptions(['--profile'])).toMatchObject({ profile: true, profileRate: 500 });
+    expect(parseBenchOptions(['--quick', '--runs', '2', '--duration', '2.5'])).toMatchObject({ runs: 2, durationSeconds: 2.5 });
+    expect(parseBenchOptions(['--help'])).toBeUndefined();
+    expect(() => parseBenchOptions(['--runs', '0'])).toThrow(new UsageError('--runs must be an integer from 1 to 20'));
+    expect(() => parseBenchOptions(['--duration', 'ten'])).toThrow(new UsageError('--duration must be a number from 0.5 to 600'));
+    expect(() => parseBenchOptions(['--fast'])).toThrow(UsageError);
+  });
+
+  it('sorts profiled functions into packages, our workspaces, parts of node and V8', () => {
+    expect(categoryOf('file:///r/node_modules/aws-xray-sdk-core/dist/lib/segments/segment.js', 'Segment')).toBe('aws-xray-sdk-core');
+    expect(categoryOf('file:///r/node_modules/a/node_modules/@fastify/ajv-compiler/index.js', 'x')).toBe('@fastify/ajv-compiler');
+    expect(categoryOf('file:///r/packages/service-kit/dist/tracing/runtime.js', 'x')).toBe('@canary/service-kit');
+    expect(categoryOf('file:///r/services/user-management/dist/app.js', 'x')).toBe('user-management (ours)');
+    expect(categoryOf('file:///r/tools/dist/bench/baseline/front-server.js', 'x')).toBe('the baseline servers (ours)');
+    expect(categoryOf('node:internal/async_hooks', 'emitInit')).toBe('node: async_hooks');
+    expect(categoryOf('node:_http_server', 'x')).toBe('node: http');
+    expect(categoryOf('', '(garbage collector)')).toBe('V8: garbage collector');
+    expect(categoryOf('', 'writev')).toBe('native: writev');
+    expect(categoryOf('', 'anonymous1')).toBe('generated code (fast-json-stringify, ajv)');
+    expect(categoryOf('', '')).toBe('native: (unnamed)');
+    expect(categoryOf('', '(idle)')).toBeUndefined();
+  });
+
+  it('adds up busy time by category, leaving out idle time and the first delta', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-profile-'));
+    try {
+      const file = path.join(dir, 'user-management-1.cpuprofile');
+      const frame = (functionName: string, url: string) => ({ functionName, url, scriptId: '0', lineNumber: 0, columnNumber: 0 });
+      await writeFile(
+        file,
+        JSON.stringify({
+          nodes: [
+            { id: 1, callFrame: frame('(root)', '') },
+            { id: 2, callFrame: frame('(idle)', '') },
+            { id: 3, callFrame: frame('send', 'file:///r/node_modules/aws-xray-sdk-core/dist/lib/segment_emitter.js') },
+            { id: 4, callFrame: frame('handler', 'file:///r/services/user-management/dist/app.js') },
+          ],
+          startTime: 0,
+          endTime: 1000,
+          samples: [4, 3, 2, 4, 3, 3],
+          timeDeltas: [500, 100, 900, 50, 100, 100],
+        }),
+      );
+      expect(summarizeProfiles([file])).toEqual({
+        busyMicros: 350,
+        categories: [
+          { category: 'aws-xray-sdk-core', micros: 300 },
+          { category: 'user-management (ours)', micros: 50 },
+        ],
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a bad flag with exit code 2 and the usage', async () => {
+    const failure = await run(process.execPath, [cli, '--runs', 'x']).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(failure?.code).toBe(2);
+    expect(failure?.stderr).toContain('--runs must be an integer from 1 to 20');
+    expect(failure?.stderr).toContain('usage: npm run bench');
+
+    const policy = await run(process.execPath, [cli, '--policy', 'nope']).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(policy?.code).toBe(2);
+    expect(policy?.stderr).toContain("--policy nope: user management's NOTIFICATION_CONNECTION_POLICY offers instance-balanced");
+  });
+});
+
+describe('npm run bench -- --quick', () => {
+  let outDir: string;
+  let stdout: string;
+  let stderr: string;
+  let results: BenchResults;
+  let resultsPath: string;
+
+  beforeAll(async () => {
+    outDir = await mkdtemp(path.join(os.tmpdir(), 'bench-test-'));
+    ({ stdout, stderr } = await run(process.execPath, [cli, '--quick', '--out', outDir], { maxBuffer: 16 * 1024 * 1024, timeout: 240_000 }));
+    const last = stdout.trimEnd().split('\n').at(-1) ?? '';
+    resultsPath = last.replace(/^results: /, '');
+    results = JSON.parse(readFileSync(resultsPath, 'utf8')) as BenchResults;
+  }, 300_000);
+
+  afterAll(async () => {
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+  });
+
+  it('ends with the path of the JSON file it wrote', () => {
+    const last = stdout.trimEnd().split('\n').at(-1);
+    expect(last).toMatch(/^results: .+\.json$/);
+    expect(path.dirname(resultsPath)).toBe(outDir);
+    expect(existsSync(resultsPath)).toBe(true);
+  });
+
+  it('prints the markdown tables, one row per scenario, route and service', () => {
+    expect(stdout).toContain('| Scenario | Throughput (req/s) | p50 (ms) | p99 (ms) | Failed | CPU cores: load generator / servers / other processes on the machine |');
+    expect(stdout).toContain('| Route | Ours / baseline, throughput (goal ≥ 0.7) |');
+    expect(stdout).toContain('| Route | The same from CPU time per response: ours / baseline |');
+    expect(stdout).toContain('| Service | Start-up to first ready (ms, goal < 1000) |');
+    expect(stdout).toContain('| Load generator check | |');
+    for (const label of [
+      '| load generator ceiling — one trivial bare-http server |',
+      '| /usermgmt/notification-xray — baseline (bare http) |',
+      '| /usermgmt/users — baseline (bare http) |',
+      '| /usermgmt/notification-xray — ours, tracing off |',
+      '| /usermgmt/users — ours, tracing on, every request sampled |',
+      '| /usermgmt/users — ours, tracing on, none sampled |',
+      '| notification |',
+      '| user-management |',
+    ]) {
+      expect(stdout).toContain(label);
+    }
+    expect(stderr).toContain('run 1 of 1');
+  });
+
+  it('writes every figure to the JSON file', () => {
+    expect(results.version).toBe(1);
+    expect(results.settings).toMatchObject({ runs: 1, quick: true, v1: 2, v2: 2, users: 100 });
+    expect(results.machine.cores).toBeGreaterThan(0);
+    expect(results.machine.node).toBe(process.version);
+    expect(results.scenarios.map((s) => s.id).sort()).toEqual(
+      [
+        'trivial/ceiling',
+        'xray/baseline/none',
+        'users/baseline/none',
+        'xray/ours/off',
+        'users/ours/off',
+        'xray/ours/on',
+        'users/ours/on',
+        'xray/ours/unsampled',
+        'users/ours/unsampled',
+      ].sort(),
+    );
+    for (const scenario of results.scenarios) {
+      expect(scenario.runs).toHaveLength(1);
+      const [only] = scenario.runs;
+      expect(only!.ok2xx).toBeGreaterThan(0);
+      expect(scenario.throughput.runs).toEqual([only!.throughput]);
+      expect(Number.isFinite(scenario.p99Ms.median)).toBe(true);
+      expect(only!.cpu.generator).toBeGreaterThan(0);
+      expect(Object.keys(only!.cpu.byRole)).toContain('xray-sink');
+    }
+    expect(results.comparisons.map((c) => c.route)).toEqual(['xray', 'users']);
+    for (const c of results.comparisons) {
+      for (const figure of [c.oursOverBaseline, c.tracingCost, c.unsampledCost, c.tracedOverBaseline, c.cpuOursOverBaseline, c.cpuTracingCost, c.cpuUnsampledCost]) {
+        expect(figure.runs).toHaveLength(1);
+        expect(Number.isFinite(figure.median)).toBe(true);
+      }
+    }
+    expect(results.services.map((s) => s.service)).toEqual(['notification', 'user-management']);
+    for (const s of results.services) {
+      expect(s.startupMs.runs).toHaveLength(1);
+      expect(s.startupMs.median).toBeGreaterThan(0);
+      expect(s.rssIdleMB.median).toBeGreaterThan(0);
+      expect(s.rssAfterLoadMB.median).toBeGreaterThan(0);
+    }
+    expect(results.generator.ceiling.median).toBeGreaterThan(0);
+  });
+
+  it('loads real stacks: no failed call, the same JSON from ours and the baseline, no warning logged', () => {
+    for (const scenario of results.scenarios) expect({ id: scenario.id, failed: scenario.failed }).toEqual({ id: scenario.id, failed: 0 });
+    expect(results.sameBodies).toEqual({ xray: true, users: true });
+    expect(results.stackWarnings.map((w) => w.count)).toEqual([0, 0, 0]);
+  });
+
+  it('traces every request when sampling all, none when sampling none, through the sink in its own process', () => {
+    const perRequest = (id: string): number | undefined => results.scenarios.find((s) => s.id === id)?.runs[0]?.trace?.segmentsPerRequest;
+    // Two hops traced: a user management segment and a notification segment per call; /users has one (SQL is inside it).
+    expect(perRequest('xray/ours/on')).toBeGreaterThanOrEqual(1.8);
+    expect(perRequest('users/ours/on')).toBeGreaterThanOrEqual(0.9);
+    expect(perRequest('xray/ours/unsampled')).toBeLessThan(0.05);
+    expect(perRequest('xray/ours/off')).toBeUndefined();
+    const sink = results.scenarios.find((s) => s.id === 'xray/ours/on')?.runs[0]?.trace?.sink;
+    expect(sink?.malformed).toBe(0);
+    const names = Object.keys(sink?.names ?? {});
+    expect(names).toContain('User-Management-Microservice');
+    expect(names.some((name) => /^V[12]-Notification-Microservice$/.test(name))).toBe(true);
+  });
+
+  it('drops its database', async () => {
+    const connection = await mysql.createConnection({ ...testDatabaseSettings(), connectTimeout: 5000 });
+    try {
+      const [rows] = await connection.query<mysql.RowDataPacket[]>('SHOW DATABASES LIKE ?', [`canary\\_bench\\_%`]);
+      const names = rows.map((row) => String(Object.values(row)[0]));
+      const created = /database (canary_bench_\d+_[0-9a-f]+)/.exec(stderr)?.[1];
+      expect(created).toBeDefined();
+      expect(names).not.toContain(created);
+    } finally {
+      await connection.end();
+    }
+  });
+});

@@ -173,6 +173,34 @@ describe('connection policy through a connection-balancing ClusterIP stand-in', 
     }
   });
 
+  it('keeps balancing by instance when a draining replica closes a connection that has a request queued', async () => {
+    // A replica that is shutting down answers with `Connection: close`; undici sends the request queued behind that
+    // answer over a new socket, which the balancer may give to another replica. That is a new connection, not a
+    // layer-7 proxy, and must not switch the pool to plain pooling.
+    await useRow(1, 1);
+    const draining = createServer((req, res) => {
+      res.setHeader(instanceHeader, 'draining');
+      res.setHeader('connection', 'close');
+      res.end('{"appversion":"V1"}');
+    });
+    await new Promise<void>((resolve) => draining.listen(0, '127.0.0.1', resolve));
+    const drainingTarget = { host: '127.0.0.1', port: (draining.address() as AddressInfo).port };
+    try {
+      balancer.addBackend(drainingTarget);
+      await balancer.whenHealthy(drainingTarget);
+      const changes: string[] = [];
+      const pool = new InstanceBalancedPool(origin, { probePath: '/notification/health/ready', onModeChange: (_mode, why) => changes.push(why) });
+      pools.push(pool);
+      await v2Share(pool, origin, 600, 16);
+      expect(changes).toEqual([]);
+      expect(pool.stats().mode).toBe('instance');
+    } finally {
+      balancer.removeBackend(drainingTarget);
+      draining.closeAllConnections();
+      await new Promise((resolve) => draining.close(resolve));
+    }
+  });
+
   it('falls back to plain pooling behind a layer-7 proxy or an upstream without the header', async () => {
     let n = 0;
     const proxyLike = createServer((req, res) => {

@@ -254,7 +254,9 @@ export class InstanceBalancedPool extends Dispatcher {
   }
 
   private learn(connection: Connection, headers: IncomingHttpHeaders, status = 200): void {
-    if (this.mode === 'pooled') return;
+    // A closed Connection's socket is gone; undici sends requests queued on it over a new socket that kube-proxy
+    // may give to another instance, so its answers say nothing about this connection or about a proxy in between.
+    if (this.mode === 'pooled' || connection.closed) return;
     const raw = headers[instanceHeader];
     const id = Array.isArray(raw) ? raw[0] : raw;
     if (!id) {

@@ -91,6 +91,21 @@ describe('mysql2 queries', () => {
     expect(sent).not.toContain(password);
   });
 
+  it('of a request the caller chose not to sample run untraced, with no subsegment and no log line', async () => {
+    const root = `1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
+    const logsBefore = service.logs.length;
+    const response = await service.get<{ before: { trace_id: string }; secret: string; n: number }>('/sql', {
+      'x-amzn-trace-id': `Root=${root};Sampled=0`,
+    });
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ before: { trace_id: root }, secret: 'query-value-s3cret', n: 41 });
+    // A sampled request afterwards is the marker: once its segment is in, anything of the unsampled one would be too.
+    const marker = await service.get<{ before: SegmentRef }>('/sql');
+    await segmentOf(marker.body.before);
+    expect(daemon.documents.filter((document) => document.trace_id === root)).toEqual([]);
+    expect(service.logs.slice(logsBefore).filter((line) => line.level >= 40)).toEqual([]);
+  });
+
   it('in a transaction on a connection from getConnection() are each a subsegment, START TRANSACTION and COMMIT included', async () => {
     const response = await service.get<{ count: number; segment: SegmentRef }>('/tx/7');
     expect(response.status).toBe(200);

@@ -128,15 +128,29 @@ describe('incoming requests', () => {
 
   it("keep a caller's decision not to sample, and pass it downstream", async () => {
     const root = `1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replaceAll('-', '').slice(0, 24)}`;
+    const logsBefore = front.logs.length;
     const response = await front.get<CallBody>('/call?via=pool', { 'x-amzn-trace-id': `Root=${root};Parent=53995c3f42cd8ad8;Sampled=0` });
     expect(response.status).toBe(200);
+    // The request runs in its unsampled trace: the caller's trace id, no segment id, and no missing context.
+    expect(response.body.before).toEqual({ trace_id: root });
+    expect(response.body.after).toEqual({ trace_id: root });
+    expect(problems(front.logs.slice(logsBefore))).toEqual([]);
     const header = response.body.answers[0]!.body.traceHeader!;
-    expect(header).toMatch(new RegExp(`^Root=${root};Parent=[0-9a-f]{16};Sampled=0$`));
+    // No segment is made for an unsampled request, so there is no Parent to name.
+    expect(header).toBe(`Root=${root};Sampled=0`);
     // A later sampled request is the marker: once its segment is in, the unsampled one would have been too.
     const marker = randomUUID();
     await front.get(`/plain?probe=${marker}`);
     await frontSegment(marker);
     expect(daemon.documents.filter((document) => document.trace_id === root)).toEqual([]);
+  });
+
+  it('not sampled by the caller and with a malformed trace id start a trace of their own, still unsampled', async () => {
+    const response = await front.get<CallBody>('/call?via=pool', { 'x-amzn-trace-id': 'Root=not-a-trace;Sampled=0' });
+    expect(response.status).toBe(200);
+    const traceId = response.body.before.trace_id;
+    expect(traceId).toMatch(/^1-[0-9a-f]{8}-[0-9a-f]{24}$/);
+    expect(response.body.answers[0]!.body.traceHeader).toBe(`Root=${traceId};Sampled=0`);
   });
 
   it('keep their own segment as the context across awaits', async () => {

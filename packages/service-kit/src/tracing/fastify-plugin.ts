@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { XrayTracingOptions } from './options.js';
-import { acquireRuntime, releaseRuntime, runInSegment, type Segment, type XraySdk } from './runtime.js';
+import { acquireRuntime, releaseRuntime, runInScope, UnsampledTrace, type Segment, type TraceScope, type XraySdk } from './runtime.js';
+import { samplingDecision, validTraceId, type IncomingTraceHeader } from './sampling.js';
 
 /** `Segment#http` holds the IncomingRequestData the SDK's `addIncomingRequestData` stored; its type omits it. */
 interface SegmentHttp {
@@ -10,23 +11,24 @@ interface SegmentHttp {
 }
 
 /**
- * Opens the segment of one incoming request with the SDK's middleware utilities and closes it once the
+ * Opens the segment of one sampled incoming request with the SDK's middleware utilities and closes it once the
  * response is finished (or the connection closed). `failure()` returns the error fastify handled for this
  * request, recorded as the cause when the status is 5xx.
  */
 function traceRequest(
   sdk: XraySdk,
   name: string,
+  header: IncomingTraceHeader,
+  rule: string | undefined,
   req: IncomingMessage,
   res: ServerResponse,
   reply: { getHeader(name: string): unknown },
   failure: () => Error | undefined,
 ): Segment {
   const mw = sdk.middleware;
-  const header = mw.processHeaders(req);
   // The name is ours, not the SDK's process-wide default, so two apps in one process keep their own.
   const segment = new sdk.Segment(name, header.root, header.parent);
-  mw.resolveSampling(header, segment, res);
+  if (rule !== undefined) segment.setMatchedSamplingRule(rule);
   segment.addIncomingRequestData(new mw.IncomingRequestData(req));
 
   let ended = false;
@@ -77,23 +79,38 @@ export const xrayTracing = fp<XrayTracingOptions>(
     const keepContext = options.keepContext !== false;
     app.addHook('onClose', async () => releaseRuntime());
 
-    const segments = new WeakMap<IncomingMessage, Segment>();
+    const scopes = new WeakMap<IncomingMessage, TraceScope>();
     const failures = new WeakMap<IncomingMessage, Error>();
 
     app.addHook('onRequest', (request, reply, done) => {
       const req = request.raw;
-      const segment = traceRequest(sdk, options.segmentName, req, reply.raw, reply, () => failures.get(req));
-      if (!keepContext) return done();
-      segments.set(req, segment);
-      runInSegment(segment, done);
+      const header: IncomingTraceHeader = sdk.middleware.processHeaders(req);
+      const decision = samplingDecision(sdk, header, {
+        host: req.headers.host,
+        httpMethod: req.method,
+        urlPath: req.url,
+        serviceName: options.segmentName,
+      });
+      let scope: TraceScope;
+      if (decision === false) {
+        // Most requests in production: no segment, only the decision for the calls this request makes.
+        if (!keepContext) return done();
+        scope = new UnsampledTrace(validTraceId(header.root));
+      } else {
+        const rule = typeof decision === 'string' ? decision : undefined;
+        scope = traceRequest(sdk, options.segmentName, header, rule, req, reply.raw, reply, () => failures.get(req));
+        if (!keepContext) return done();
+      }
+      scopes.set(req, scope);
+      runInScope(scope, done);
     });
 
     // The body is read from socket events. Node 20 keeps the context through them, which nothing promises
-    // across versions: the handler (and the hooks before it) enter the segment again once it is parsed.
+    // across versions: the handler (and the hooks before it) enter the scope again once it is parsed.
     if (keepContext) {
       app.addHook('preValidation', (request, _reply, done) => {
-        const segment = segments.get(request.raw);
-        if (segment) runInSegment(segment, done);
+        const scope = scopes.get(request.raw);
+        if (scope) runInScope(scope, done);
         else done();
       });
     }

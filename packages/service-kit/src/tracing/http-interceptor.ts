@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { activeRuntime, currentSegment, reportMissingContext, type Segment, type Subsegment, type XraySdk } from './runtime.js';
+import { activeRuntime, currentScope, reportMissingContext, UnsampledTrace, type Segment, type Subsegment, type XraySdk } from './runtime.js';
 
 const traceHeader = 'x-amzn-trace-id';
 
@@ -135,11 +135,15 @@ export function xrayHttpInterceptor(options: XrayHttpOptions = {}): Dispatcher.D
     function tracedDispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
       const runtime = activeRuntime();
       if (!runtime) return dispatch(opts, handler);
-      const parent = currentSegment();
+      const parent = currentScope();
       if (!parent) {
         // Outside a request and outside traceTask (or after the response): nothing to join.
         reportMissingContext(runtime, `${opts.method ?? 'GET'} ${opts.path}`);
         return dispatch(opts, handler);
+      }
+      if (parent instanceof UnsampledTrace) {
+        // No subsegment to name as Parent; the downstream needs only the trace and the decision to leave it out.
+        return dispatch({ ...opts, headers: withTraceHeader(opts.headers, `Root=${parent.traceId};Sampled=0`) }, handler);
       }
 
       const url = requestUrl(opts, options.origin);
@@ -147,7 +151,7 @@ export function xrayHttpInterceptor(options: XrayHttpOptions = {}): Dispatcher.D
       const sub = parent.addNewSubsegment(url?.hostname ?? 'http');
       sub.namespace = 'remote';
       const root: Segment = parent instanceof runtime.sdk.Subsegment ? parent.segment : (parent as Segment);
-      const header = `Root=${root.trace_id};Parent=${sub.id};Sampled=${sub.notTraced ? '0' : '1'}`;
+      const header = `Root=${root.trace_id};Parent=${sub.id};Sampled=1`;
       const traced = new SubsegmentHandler(handler, runtime.sdk, sub, { url: url?.href ?? opts.path, method });
       try {
         return dispatch({ ...opts, headers: withTraceHeader(opts.headers, header) }, traced);

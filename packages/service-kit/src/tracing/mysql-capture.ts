@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { ConnectionOptions, Pool, PoolConnection } from 'mysql2/promise';
-import { currentSegment, type Subsegment } from './runtime.js';
+import { currentScope, UnsampledTrace, type Subsegment } from './runtime.js';
 
 export interface TraceMysqlOptions {
   /** false returns the pool itself: no wrapper, no cost (AWS_XRAY_SDK_ENABLED=false). */
@@ -52,10 +52,10 @@ function capture<A extends unknown[], R>(
   fixedStatement?: string,
 ): (...args: A) => Promise<R> {
   return (...args: A): Promise<R> => {
-    const parent = currentSegment();
+    const parent = currentScope();
     // Migrations at start and background polls run outside any request by design: nothing to attach to, and
     // nothing to report (unlike an HTTP call outside a request, see xrayHttpInterceptor).
-    if (!parent) return call(...args);
+    if (!parent || parent instanceof UnsampledTrace) return call(...args);
     const sub: Subsegment = parent.addNewSubsegment(target.name);
     sub.namespace = 'remote';
     const statement = fixedStatement ?? statementOf(args);

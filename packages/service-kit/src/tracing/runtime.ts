@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { DaemonTarget } from './daemon-target.js';
 import type { ContextMissing, XrayTracingOptions } from './options.js';
@@ -29,12 +30,39 @@ let current: XrayRuntime | undefined;
 let users = 0;
 
 /**
+ * The trace of a request (or task) the sampler left out. No SDK segment is made for it, which is most of what
+ * tracing costs; it keeps only what a downstream call needs to be left out too: the trace id (the caller's, or
+ * one made when first asked for) and the decision.
+ */
+export class UnsampledTrace {
+  #traceId: string | undefined;
+
+  constructor(traceId?: string) {
+    this.#traceId = traceId;
+  }
+
+  get traceId(): string {
+    this.#traceId ??= newTraceId();
+    return this.#traceId;
+  }
+}
+
+/** `1-<epoch seconds, 8 hex>-<96 random bits, 24 hex>`, the X-Ray trace id format. */
+export function newTraceId(): string {
+  const seconds = Math.floor(Date.now() / 1000).toString(16).padStart(8, '0');
+  return `1-${seconds}-${randomBytes(12).toString('hex')}`;
+}
+
+/** What a traced piece of code runs in: an open (sub)segment of a sampled trace, or an unsampled trace. */
+export type TraceScope = Segment | Subsegment | UnsampledTrace;
+
+/**
  * The current request's segment (or a task's), kept by Node's AsyncLocalStorage rather than by the SDK's
  * cls-hooked namespace: cls-hooked runs four async hooks on every async operation of the process and halved
  * the throughput of a traced service even with nothing sampled (XRAY-NODE-FACTS §6). The SDK runs in its
  * manual mode, as a segment builder, sampler and emitter.
  */
-const storage = new AsyncLocalStorage<Segment | Subsegment>();
+const storage = new AsyncLocalStorage<TraceScope>();
 
 /**
  * The SDK while at least one app traces, otherwise undefined. Captures check it on every call and pass
@@ -44,9 +72,9 @@ export function activeRuntime(): XrayRuntime | undefined {
   return current;
 }
 
-/** Runs `work` with `segment` as the current X-Ray context. */
-export function runInSegment<T>(segment: Segment | Subsegment, work: () => T): T {
-  return storage.run(segment, work);
+/** Runs `work` with `scope` as the current X-Ray context. */
+export function runInScope<T>(scope: TraceScope, work: () => T): T {
+  return storage.run(scope, work);
 }
 
 /**
@@ -60,11 +88,15 @@ export function reportMissingContext(runtime: XrayRuntime, what: string): void {
   runtime.log.error(message);
 }
 
-/** The open segment (or subsegment) this code runs in, if tracing is on and there is one. */
-export function currentSegment(): Segment | Subsegment | undefined {
+/**
+ * What this code runs in, if tracing is on and it runs in a request or task: the open (sub)segment of a sampled
+ * trace, or an UnsampledTrace. A segment already closed (work left running after the response) is none.
+ */
+export function currentScope(): TraceScope | undefined {
   if (!current) return undefined;
-  const segment = storage.getStore();
-  return segment && !segment.isClosed() ? segment : undefined;
+  const scope = storage.getStore();
+  if (scope === undefined || scope instanceof UnsampledTrace) return scope;
+  return scope.isClosed() ? undefined : scope;
 }
 
 /**

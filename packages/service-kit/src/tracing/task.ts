@@ -1,5 +1,5 @@
-import type { ServerResponse } from 'node:http';
-import { activeRuntime, currentSegment, runInSegment } from './runtime.js';
+import { activeRuntime, currentScope, runInScope, UnsampledTrace } from './runtime.js';
+import { samplingDecision } from './sampling.js';
 
 /**
  * Runs `work` as a segment of its own when it does not already run inside an open one: background work
@@ -11,14 +11,15 @@ import { activeRuntime, currentSegment, runInSegment } from './runtime.js';
  */
 export async function traceTask<T>(task: string, work: () => Promise<T>): Promise<T> {
   const runtime = activeRuntime();
-  if (!runtime || currentSegment()) return work();
+  if (!runtime || currentScope()) return work();
 
   const { sdk } = runtime;
+  const decision = samplingDecision(sdk, {}, { host: 'task', httpMethod: 'TASK', urlPath: `/${task}`, serviceName: runtime.segmentName });
+  if (decision === false) return runInScope(new UnsampledTrace(), work);
   const segment = new sdk.Segment(runtime.segmentName);
-  const sampleRequest = { req: { headers: { host: 'task' }, method: 'TASK', url: `/${task}` } };
-  sdk.middleware.resolveSampling({}, segment, sampleRequest as unknown as ServerResponse);
+  if (typeof decision === 'string') segment.setMatchedSamplingRule(decision);
   segment.addAnnotation('task', task);
-  return runInSegment(segment, async () => {
+  return runInScope(segment, async () => {
     try {
       const result = await work();
       segment.close();

@@ -1,10 +1,10 @@
-import { activeRuntime, currentSegment } from './runtime.js';
+import { activeRuntime, currentScope, UnsampledTrace } from './runtime.js';
 
 export interface TraceContext {
   /** `1-<epoch hex>-<24 hex>`, the X-Ray trace this code runs in. */
   traceId: string;
-  /** The id of the current segment or subsegment. */
-  id: string;
+  /** The id of the current segment or subsegment; none in an unsampled trace, which has no segment. */
+  id?: string;
   /** Whether the trace is sampled (sent to X-Ray). */
   sampled: boolean;
 }
@@ -16,8 +16,9 @@ export interface TraceContext {
  */
 export function traceContext(): TraceContext | undefined {
   const runtime = activeRuntime();
-  const segment = currentSegment();
-  if (!runtime || !segment) return undefined;
-  const root = segment instanceof runtime.sdk.Subsegment ? segment.segment : segment;
-  return { traceId: root.trace_id, id: segment.id, sampled: !segment.notTraced };
+  const scope = currentScope();
+  if (!runtime || !scope) return undefined;
+  if (scope instanceof UnsampledTrace) return { traceId: scope.traceId, sampled: false };
+  const root = scope instanceof runtime.sdk.Subsegment ? scope.segment : scope;
+  return { traceId: root.trace_id, id: scope.id, sampled: true };
 }

@@ -145,6 +145,7 @@ describe('npm run bench -- --quick', () => {
       '| /usermgmt/notification-xray — ours, tracing off |',
       '| /usermgmt/users — ours, tracing on, every request sampled |',
       '| /usermgmt/users — ours, tracing on, none sampled |',
+      '| /usermgmt/notification-xray — ours, tracing on, default sampling (1/s + 5%) |',
       '| notification |',
       '| user-management |',
     ]) {
@@ -169,6 +170,8 @@ describe('npm run bench -- --quick', () => {
         'users/ours/on',
         'xray/ours/unsampled',
         'users/ours/unsampled',
+        'xray/ours/default',
+        'users/ours/default',
       ].sort(),
     );
     for (const scenario of results.scenarios) {
@@ -182,7 +185,7 @@ describe('npm run bench -- --quick', () => {
     }
     expect(results.comparisons.map((c) => c.route)).toEqual(['xray', 'users']);
     for (const c of results.comparisons) {
-      for (const figure of [c.oursOverBaseline, c.tracingCost, c.unsampledCost, c.tracedOverBaseline, c.cpuOursOverBaseline, c.cpuTracingCost, c.cpuUnsampledCost]) {
+      for (const figure of [c.oursOverBaseline, c.tracingCost, c.defaultSamplingCost, c.unsampledCost, c.tracedOverBaseline, c.cpuOursOverBaseline, c.cpuTracingCost, c.cpuDefaultSamplingCost, c.cpuUnsampledCost]) {
         expect(figure.runs).toHaveLength(1);
         expect(Number.isFinite(figure.median)).toBe(true);
       }
@@ -200,15 +203,18 @@ describe('npm run bench -- --quick', () => {
   it('loads real stacks: no failed call, the same JSON from ours and the baseline, no warning logged', () => {
     for (const scenario of results.scenarios) expect({ id: scenario.id, failed: scenario.failed }).toEqual({ id: scenario.id, failed: 0 });
     expect(results.sameBodies).toEqual({ xray: true, users: true });
-    expect(results.stackWarnings.map((w) => w.count)).toEqual([0, 0, 0]);
+    expect(results.stackWarnings.map((w) => w.count)).toEqual([0, 0, 0, 0]);
   });
 
-  it('traces every request when sampling all, none when sampling none, through the sink in its own process', () => {
+  it('traces every request when sampling all, a few with the default rule, none when sampling none, through the sink in its own process', () => {
     const perRequest = (id: string): number | undefined => results.scenarios.find((s) => s.id === id)?.runs[0]?.trace?.segmentsPerRequest;
     // Two hops traced: a user management segment and a notification segment per call; /users has one (SQL is inside it).
     expect(perRequest('xray/ours/on')).toBeGreaterThanOrEqual(1.8);
     expect(perRequest('users/ours/on')).toBeGreaterThanOrEqual(0.9);
     expect(perRequest('xray/ours/unsampled')).toBeLessThan(0.05);
+    // The default rule: the first request of each second and 5% of the rest, two segments each.
+    expect(perRequest('xray/ours/default')).toBeGreaterThan(0.04);
+    expect(perRequest('xray/ours/default')).toBeLessThan(0.4);
     expect(perRequest('xray/ours/off')).toBeUndefined();
     const sink = results.scenarios.find((s) => s.id === 'xray/ours/on')?.runs[0]?.trace?.sink;
     expect(sink?.malformed).toBe(0);

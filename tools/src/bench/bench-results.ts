@@ -5,8 +5,18 @@ import type { SinkReport } from './xray-sink-protocol.js';
 
 export type RouteName = 'xray' | 'users';
 export type SystemName = 'baseline' | 'ours';
-/** `on`: every request sampled and sent; `unsampled`: the SDK on but sampling none (context tracking only). */
-export type TracingMode = 'off' | 'on' | 'unsampled';
+/**
+ * `on`: every request sampled and sent; `default`: the SDK's default rule (the first request each second and 5% of
+ * the others), which a deployment without rules of its own gets; `unsampled`: the SDK on but sampling none.
+ */
+export type TracingMode = 'off' | 'on' | 'default' | 'unsampled';
+
+export const tracingLabel: Record<TracingMode, string> = {
+  off: 'tracing off',
+  on: 'tracing on, every request sampled',
+  default: 'tracing on, default sampling (1/s + 5%)',
+  unsampled: 'tracing on, none sampled',
+};
 
 export const routePaths: Record<RouteName, string> = {
   xray: '/usermgmt/notification-xray',
@@ -39,6 +49,8 @@ export interface Comparison {
   oursOverBaseline: Spread;
   /** Throughput lost when tracing samples every request: 1 - on/off, per run. */
   tracingCost: Spread;
+  /** Throughput lost with the SDK's default sampling: 1 - default/off, per run. */
+  defaultSamplingCost: Spread;
   /** Throughput lost with the SDK on but nothing sampled: 1 - unsampled/off, per run. */
   unsampledCost: Spread;
   /** Ours with tracing on over the baseline, per run. */
@@ -47,6 +59,8 @@ export interface Comparison {
   cpuOursOverBaseline: Spread;
   /** 1 - (CPU per response tracing off) / (tracing on, every request sampled): the throughput a CPU-bound service loses. */
   cpuTracingCost: Spread;
+  /** The same with the SDK's default sampling. */
+  cpuDefaultSamplingCost: Spread;
   /** The same with tracing on and nothing sampled. */
   cpuUnsampledCost: Spread;
 }

@@ -17,6 +17,7 @@ import {
   type ScenarioRun,
   type ServiceFigures,
   type SystemName,
+  tracingLabel,
   type TracingMode,
 } from './bench-results.js';
 import { entryPath, forkEntry, stopChild, waitForMessage } from './child-processes.js';
@@ -36,7 +37,9 @@ const v1 = 2;
 const v2 = 2;
 const routes: RouteName[] = ['xray', 'users'];
 type Stage = 'baseline' | TracingMode;
-const stages: Stage[] = ['baseline', 'off', 'on', 'unsampled'];
+const stages: Stage[] = ['baseline', 'off', 'on', 'default', 'unsampled'];
+/** The default-sampling runs tell little a profile of `on` and `unsampled` does not: left out there. */
+const profiledStages: Stage[] = stages.filter((stage) => stage !== 'default');
 
 interface Scenario {
   id: string;
@@ -46,11 +49,6 @@ interface Scenario {
   tracing: ScenarioResult['tracing'];
 }
 
-const tracingLabel: Record<TracingMode, string> = {
-  off: 'tracing off',
-  on: 'tracing on, every request sampled',
-  unsampled: 'tracing on, none sampled',
-};
 
 function scenarioOf(system: SystemName, route: RouteName, tracing: TracingMode | 'none'): Scenario {
   const who = system === 'baseline' ? 'baseline (bare http)' : `ours, ${tracingLabel[tracing as TracingMode]}`;
@@ -68,9 +66,9 @@ const ceilingScenario: Scenario = {
 const mb = (bytes: number): number => Math.round((bytes / 1_048_576) * 10) / 10;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** X-Ray local sampling rules (version 2): `rate` 1 samples every request, 0 none. */
-function samplingRules(rate: number): string {
-  return JSON.stringify({ version: 2, default: { fixed_target: 0, rate }, rules: [] });
+/** X-Ray local sampling rules (version 2): `fixedTarget` requests a second, then `rate` of the others. */
+function samplingRules(fixedTarget: number, rate: number): string {
+  return JSON.stringify({ version: 2, default: { fixed_target: fixedTarget, rate }, rules: [] });
 }
 
 async function fetchJson(url: string): Promise<unknown> {
@@ -120,9 +118,15 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
   const { policy, env: policyEnv } = await choosePolicy(options.policy);
   const umPackage = JSON.parse(await readFile(path.join(repositoryRoot, 'services/user-management/package.json'), 'utf8')) as { version: string };
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'canary-bench-'));
-  const rulesFile = { on: path.join(scratch, 'sample-all.json'), unsampled: path.join(scratch, 'sample-none.json') };
-  await writeFile(rulesFile.on, samplingRules(1));
-  await writeFile(rulesFile.unsampled, samplingRules(0));
+  const rulesFile = {
+    on: path.join(scratch, 'sample-all.json'),
+    default: path.join(scratch, 'sample-default.json'),
+    unsampled: path.join(scratch, 'sample-none.json'),
+  };
+  await writeFile(rulesFile.on, samplingRules(0, 1));
+  // The SDK's own default rule, written out: without a file it would first ask the daemon, which the sink is not.
+  await writeFile(rulesFile.default, samplingRules(1, 0.05));
+  await writeFile(rulesFile.unsampled, samplingRules(0, 0));
 
   const runsOf = new Map<string, { scenario: Scenario; runs: ScenarioRun[] }>();
   const record = (scenario: Scenario, run: ScenarioRun): void => {
@@ -269,7 +273,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim(),
         BENCH_CPU_PROFILE_DIR: directory,
       });
-      for (const stage of stages) {
+      for (const stage of profiledStages) {
         for (const route of routes) {
           const directory = path.join(scratch, `profile-${route}-${stage}`);
           await mkdir(directory);
@@ -346,11 +350,13 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         route,
         oursOverBaseline: spread(ratios(throughput('ours', 'off'), throughput('baseline', 'none'))),
         tracingCost: spread(lost(throughput('ours', 'on'), throughput('ours', 'off'))),
+        defaultSamplingCost: spread(lost(throughput('ours', 'default'), throughput('ours', 'off'))),
         unsampledCost: spread(lost(throughput('ours', 'unsampled'), throughput('ours', 'off'))),
         tracedOverBaseline: spread(ratios(throughput('ours', 'on'), throughput('baseline', 'none'))),
         // The same comparisons from CPU time per response (a CPU-bound server's throughput is its inverse).
         cpuOursOverBaseline: spread(ratios(cpu('baseline', 'none'), cpu('ours', 'off'))),
         cpuTracingCost: spread(lost(cpu('ours', 'off'), cpu('ours', 'on'))),
+        cpuDefaultSamplingCost: spread(lost(cpu('ours', 'off'), cpu('ours', 'default'))),
         cpuUnsampledCost: spread(lost(cpu('ours', 'off'), cpu('ours', 'unsampled'))),
       };
     });

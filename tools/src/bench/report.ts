@@ -1,4 +1,4 @@
-import type { BenchResults, CpuProfileFigures, ScenarioResult } from './bench-results.js';
+import { tracingLabel, type BenchResults, type CpuProfileFigures, type ScenarioResult } from './bench-results.js';
 import { systemCores } from './cpu-accounting.js';
 import type { Spread } from './statistics.js';
 
@@ -75,7 +75,7 @@ export function formatProfiles(profiles: readonly CpuProfileFigures[], rows = 12
     const cell = (column: CpuProfileFigures, category: string): number => column.categories.find((c) => c.category === category)?.microsPerRequest ?? 0;
     lines.push(
       '',
-      `| ${service}: CPU µs per request, from a profile | ${columns.map((c) => `${c.route === 'xray' ? '/notification-xray' : '/users'}${c.tracing === 'none' ? '' : `, tracing ${c.tracing === 'unsampled' ? 'on, none sampled' : c.tracing}`}`).join(' | ')} |`,
+      `| ${service}: CPU µs per request, from a profile | ${columns.map((c) => `${c.route === 'xray' ? '/notification-xray' : '/users'}${c.tracing === 'none' ? '' : `, ${tracingLabel[c.tracing]}`}`).join(' | ')} |`,
       `|---|${columns.map(() => '---').join('|')}|`,
     );
     for (const category of shown) lines.push(`| ${category} | ${columns.map((c) => cell(c, category).toFixed(0)).join(' | ')} |`);
@@ -93,7 +93,7 @@ export function formatProfiles(profiles: readonly CpuProfileFigures[], rows = 12
 export function formatTracingDelta(profiles: readonly CpuProfileFigures[], rows = 8): string[] {
   const pairs = profiles.flatMap((on) => {
     const off = profiles.find((p) => p.tracing === 'off' && p.service === on.service && p.route === on.route);
-    return (on.tracing === 'on' || on.tracing === 'unsampled') && off ? [{ on, off }] : [];
+    return on.tracing !== 'off' && on.tracing !== 'none' && off ? [{ on, off }] : [];
   });
   if (pairs.length === 0) return [];
   const lines = ['', '| What tracing adds (CPU µs per request, on − off, same request rate) | category: added µs |', '|---|---|'];
@@ -103,7 +103,7 @@ export function formatTracingDelta(profiles: readonly CpuProfileFigures[], rows 
     const deltas = [...categories].map((category) => ({ category, added: of(on, category) - of(off, category) })).sort((a, b) => b.added - a.added);
     const top = deltas.slice(0, rows).map((d) => `${d.category}: ${signed(d.added)}`);
     lines.push(
-      `| ${on.service} on ${on.route === 'xray' ? '/notification-xray' : '/users'}, ${on.tracing === 'on' ? 'every request sampled' : 'none sampled'}: **${signed(on.microsPerRequest - off.microsPerRequest)}** ` +
+      `| ${on.service} on ${on.route === 'xray' ? '/notification-xray' : '/users'}, ${on.tracing === 'none' ? '' : tracingLabel[on.tracing]}: **${signed(on.microsPerRequest - off.microsPerRequest)}** ` +
         `(${off.microsPerRequest.toFixed(0)} → ${on.microsPerRequest.toFixed(0)}) | ${top.join('; ')} |`,
     );
   }
@@ -148,8 +148,8 @@ export function formatReport(results: BenchResults): string {
 
   lines.push(
     '',
-    `| Route | Ours / baseline, throughput (goal ≥ ${goals.oursOverBaseline}) | Tracing cost in throughput, every request sampled (goal ≤ ${goals.tracingCost * 100}%) | Tracing cost, none sampled | Traced ours / baseline | Segments received per request (sampled) |`,
-    '|---|---|---|---|---|---|',
+    `| Route | Ours / baseline, throughput (goal ≥ ${goals.oursOverBaseline}) | Tracing cost in throughput, every request sampled (goal ≤ ${goals.tracingCost * 100}%) | Tracing cost, default sampling (goal ≤ ${goals.tracingCost * 100}%) | Tracing cost, none sampled | Traced ours / baseline | Segments received per request (sampled) |`,
+    '|---|---|---|---|---|---|---|',
   );
   for (const c of results.comparisons) {
     const traced = results.scenarios.find((s) => s.id === `${c.route}/ours/on`);
@@ -158,18 +158,20 @@ export function formatReport(results: BenchResults): string {
       `| ${routeName(c.route)} | ` +
         `${formatSpread(c.oursOverBaseline, 2)} ${verdict(c.oursOverBaseline.median >= goals.oursOverBaseline)} | ` +
         `${formatSpread(percent(c.tracingCost), 0, '%')} ${verdict(c.tracingCost.median <= goals.tracingCost)} | ` +
+        `${formatSpread(percent(c.defaultSamplingCost), 0, '%')} ${verdict(c.defaultSamplingCost.median <= goals.tracingCost)} | ` +
         `${formatSpread(percent(c.unsampledCost), 0, '%')} | ${formatSpread(c.tracedOverBaseline, 2)} | ${segments} |`,
     );
   }
   lines.push(
     '',
-    '| Route | The same from CPU time per response: ours / baseline | tracing cost, every request sampled | tracing cost, none sampled |',
-    '|---|---|---|---|',
+    '| Route | The same from CPU time per response: ours / baseline | tracing cost, every request sampled | tracing cost, default sampling | tracing cost, none sampled |',
+    '|---|---|---|---|---|',
   );
   for (const c of results.comparisons) {
     lines.push(
       `| ${routeName(c.route)} | ${formatSpread(c.cpuOursOverBaseline, 2)} ${verdict(c.cpuOursOverBaseline.median >= goals.oursOverBaseline)} | ` +
         `${formatSpread(percent(c.cpuTracingCost), 0, '%')} ${verdict(c.cpuTracingCost.median <= goals.tracingCost)} | ` +
+        `${formatSpread(percent(c.cpuDefaultSamplingCost), 0, '%')} ${verdict(c.cpuDefaultSamplingCost.median <= goals.tracingCost)} | ` +
         `${formatSpread(percent(c.cpuUnsampledCost), 0, '%')} |`,
     );
   }

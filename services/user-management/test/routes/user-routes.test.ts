@@ -2,7 +2,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createTestDatabase, type TestDatabase } from '@canary/testkit';
+import Fastify from 'fastify';
 import { buildApp, bodyLimit } from '../../src/app.js';
+import { userRoutes } from '../../src/routes/user-routes.js';
+import type { UsersRepository } from '../../src/users/users-repository.js';
 import { createDatabasePool, type DatabasePool } from '../../src/db/pool.js';
 import { runMigrations } from '../../src/db/migrations.js';
 import { verifyPassword } from '../../src/users/password-hash.js';
@@ -250,6 +253,21 @@ describe('GET /usermgmt/users and /usermgmt/user/{username}', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual([publicUser(), publicUser({ username: 'zed', email: 'zed@example.com' })]);
     expect(res.body).not.toMatch(/password|\$2b\$/);
+  });
+
+  it('sends the fields of the schema only, as JSON, even if the repository handed out more', async () => {
+    const leaky = Fastify();
+    const stored = { username: 'leaky', email: 'leaky@example.com', role: 'ROLE_USER', enabled: true, firstname: 'Lea', lastname: 'Ky' };
+    const users = { list: async () => [{ ...stored, password: '$2b$10$notarealhashnotarealhashnotarealhashnotarealhashnot' }] };
+    await leaky.register(userRoutes, { users: users as unknown as UsersRepository, appVersion: 'test', onUserCreated: () => undefined });
+    try {
+      const res = await leaky.inject({ url: '/users' });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(res.body).toBe(JSON.stringify([{ ...stored, appversion: 'test' }]));
+    } finally {
+      await leaky.close();
+    }
   });
 
   it('returns one user, 404 for an unknown one, 400 for an invalid name', async () => {

@@ -250,7 +250,8 @@ describe('with failing passwords', () => {
     const answer = await postJson(`${failing.origin}/notification/send`, { subject: 'Nope', content: 'Hi', toEmails: ['nope@example.com'] });
     expect(answer.status).toBe(502);
     expect(JSON.parse(answer.text)).toMatchObject({ message: expect.stringMatching(/^The mail server did not accept the message: Invalid login: 535/) });
-    expect(failing.output()).toContain('"msg":"mail not sent"');
+    // The log line comes through the child's stdout pipe, which may deliver it after the HTTP answer.
+    await expect.poll(() => failing.output(), { timeout: 5000 }).toContain('"msg":"mail not sent"');
   });
 });
 

@@ -76,7 +76,10 @@ describe('the daemon address', () => {
     const bodies = await twentyCalls(front);
     // Tracing still works inside the service: the downstream joins the trace, only the sending is dropped.
     expect(bodies.every((body) => /^Root=1-[0-9a-f-]+;Parent=[0-9a-f]{16};Sampled=1$/.test(body.answers[0]!.body.traceHeader ?? ''))).toBe(true);
-    const dnsLines = front.logs.filter((line) => line.component === 'xray' && /does not resolve/.test(line.msg));
+    const dnsLinesNow = () => front.logs.filter((line) => line.component === 'xray' && /does not resolve/.test(line.msg));
+    // Log lines come through the child's stdout pipe, which may deliver them after the HTTP answers.
+    await expect.poll(() => dnsLinesNow().length, { timeout: 5000 }).toBeGreaterThan(0);
+    const dnsLines = dnsLinesNow();
     expect(dnsLines).toHaveLength(1);
     expect(dnsLines[0]).toMatchObject({ level: 40, host: 'does-not-exist.invalid', code: 'ENOTFOUND' });
     expect(warnings(front.logs)).toEqual(dnsLines);
@@ -91,8 +94,10 @@ describe('the daemon address', () => {
       DOWNSTREAM: back.origin,
     });
     await twentyCalls(front);
+    const xrayLines = () => front.logs.filter((line) => line.component === 'xray').map((line) => [line.level, line.msg]);
+    await expect.poll(() => xrayLines().length, { timeout: 5000 }).toBeGreaterThan(0);
     expect(warnings(front.logs)).toEqual([]);
-    expect(front.logs.filter((line) => line.component === 'xray').map((line) => [line.level, line.msg])).toEqual([
+    expect(xrayLines()).toEqual([
       [30, 'Nothing listens on the X-Ray daemon address; segments are lost until something does'],
     ]);
   });

@@ -149,12 +149,15 @@ describe('a started server process', () => {
     expect(((await res.json()) as { message: string }).message).toBe(
       "The mail server did not accept the message: Can't send mail - all recipients were rejected: 550 No such user here",
     );
-    const warnings = server.output.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { level: number; msg: string; smtp?: { reason: string; code: string } })
-      .filter((line) => line.level === 40);
-    expect(warnings).toEqual([
+    const warningLines = () =>
+      server.output.stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: number; msg: string; smtp?: { reason: string; code: string } })
+        .filter((line) => line.level === 40);
+    // The child's stdout reaches this process through a pipe, which may deliver the line after the HTTP answer.
+    await expect.poll(() => warningLines().length, { timeout: 5000 }).toBeGreaterThan(0);
+    expect(warningLines()).toEqual([
       expect.objectContaining({
         msg: 'mail not sent',
         smtp: expect.objectContaining({ code: 'EENVELOPE', reason: "Can't send mail - all recipients were rejected: 550 No such user here" }),

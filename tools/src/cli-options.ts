@@ -12,3 +12,30 @@ export function numberFlag(name: string, raw: string | undefined, fallback: numb
   }
   return value;
 }
+
+/**
+ * The tool's options from its command line: undefined after printing the usage for `--help`; on a UsageError the
+ * message and the usage go to stderr and the process exits 2.
+ */
+export function optionsOrExit<T>(parse: (args: string[]) => T | undefined, usage: string, args = process.argv.slice(2)): T | undefined {
+  let options: T | undefined;
+  try {
+    options = parse(args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${err.message}\n\n${usage}\n`);
+    process.exit(2);
+  }
+  if (options === undefined) process.stdout.write(`${usage}\n`);
+  return options;
+}
+
+/** On Ctrl-C or SIGTERM: says so, runs `release` (stacks, databases an interrupted run left), then exits 130. */
+export function releaseOnSignals(what: string, release: () => Promise<void>): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`${signal}: ${what}\n`);
+      void release().finally(() => process.exit(130));
+    });
+  }
+}

@@ -1,28 +1,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { releaseAfterInterrupt, runBench } from './bench.js';
-import { parseBenchOptions, usage, UsageError, type BenchOptions } from './bench-options.js';
+import { optionsOrExit, releaseOnSignals } from '../cli-options.js';
+import { parseBenchOptions, usage, UsageError } from './bench-options.js';
 import { formatReport } from './report.js';
 
 async function main(): Promise<void> {
-  let options: BenchOptions | undefined;
-  try {
-    options = parseBenchOptions(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`${err.message}\n\n${usage}\n`);
-    process.exit(2);
-  }
-  if (!options) {
-    process.stdout.write(`${usage}\n`);
-    return;
-  }
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      process.stderr.write(`${signal}: stopping the stacks and dropping the bench database\n`);
-      void releaseAfterInterrupt().finally(() => process.exit(130));
-    });
-  }
+  const options = optionsOrExit(parseBenchOptions, usage);
+  if (!options) return;
+  releaseOnSignals('stopping the stacks and dropping the bench database', releaseAfterInterrupt);
   // Progress goes to stderr, so stdout holds only the tables and the results line.
   let results;
   try {

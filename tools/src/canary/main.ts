@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { numberFlag, optionsOrExit, UsageError } from '../cli-options.js';
 import { formatReport, judge, runCanaryCheck, type Expectation } from './canary-check.js';
 
 const usage = `usage: npm run canary -- --url <base url> --requests N [--concurrency C] [--expect-v2 P --tolerance T] [--timeout MS] [--json]
@@ -7,29 +8,21 @@ Calls <base url>/usermgmt/notification-xray N times from C concurrent keep-alive
 share of each notification version with a 95% confidence interval and its latency, and exits 1 when a call fails or
 the V2 share is not within T points (default 5) of P percent.`;
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n\n${usage}\n`);
-  process.exit(2);
+interface CanaryOptions {
+  url: string;
+  requests: number;
+  concurrency: number;
+  timeoutMs: number;
+  expectation: Expectation | undefined;
+  json: boolean;
 }
 
-function integer(name: string, raw: string | undefined, min: number, max: number): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) fail(`--${name} must be an integer from ${min} to ${max}`);
-  return value;
-}
-
-function number(name: string, raw: string | undefined, min: number, max: number): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) fail(`--${name} must be a number from ${min} to ${max}`);
-  return value;
-}
-
-async function main(): Promise<void> {
-  let parsed;
+/** Parses the command line; `--help` gives undefined, anything the check cannot run with a UsageError. */
+function parseCanaryOptions(args: string[]): CanaryOptions | undefined {
+  let values;
   try {
-    parsed = parseArgs({
+    values = parseArgs({
+      args,
       options: {
         url: { type: 'string' },
         requests: { type: 'string' },
@@ -43,32 +36,41 @@ async function main(): Promise<void> {
       strict: true,
     }).values;
   } catch (err) {
-    fail((err as Error).message);
+    throw new UsageError((err as Error).message);
   }
-  if (parsed.help) {
-    process.stdout.write(`${usage}\n`);
-    return;
-  }
-  if (!parsed.url) fail('--url is required');
+  if (values.help) return undefined;
+  if (!values.url) throw new UsageError('--url is required');
   let url: URL;
   try {
-    url = new URL(parsed.url);
+    url = new URL(values.url);
   } catch {
-    fail(`--url is not a URL: ${parsed.url}`);
+    throw new UsageError(`--url is not a URL: ${values.url}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('--url must be http:// or https://');
-  const requests = integer('requests', parsed.requests, 1, 1_000_000) ?? fail('--requests is required');
-  const concurrency = integer('concurrency', parsed.concurrency, 1, 1024) ?? 1;
-  const timeoutMs = integer('timeout', parsed.timeout, 1, 600_000) ?? 10_000;
-  const v2 = number('expect-v2', parsed['expect-v2'], 0, 100);
-  const tolerance = number('tolerance', parsed.tolerance, 0, 100);
-  if (tolerance !== undefined && v2 === undefined) fail('--tolerance needs --expect-v2');
-  const expectation: Expectation | undefined = v2 === undefined ? undefined : { v2Percent: v2, tolerance: tolerance ?? 5 };
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError('--url must be http:// or https://');
+  if (values.requests === undefined) throw new UsageError('--requests is required');
+  const expectV2 = values['expect-v2'];
+  if (values.tolerance !== undefined && expectV2 === undefined) throw new UsageError('--tolerance needs --expect-v2');
+  return {
+    url: url.href,
+    requests: numberFlag('requests', values.requests, 0, 1, 1_000_000),
+    concurrency: numberFlag('concurrency', values.concurrency, 1, 1, 1024),
+    timeoutMs: numberFlag('timeout', values.timeout, 10_000, 1, 600_000),
+    expectation:
+      expectV2 === undefined
+        ? undefined
+        : { v2Percent: numberFlag('expect-v2', expectV2, 0, 0, 100, false), tolerance: numberFlag('tolerance', values.tolerance, 5, 0, 100, false) },
+    json: values.json === true,
+  };
+}
 
-  const report = await runCanaryCheck({ url: url.href, requests, concurrency, timeoutMs });
+async function main(): Promise<void> {
+  const options = optionsOrExit(parseCanaryOptions, usage);
+  if (!options) return;
+  const { url, requests, concurrency, timeoutMs, expectation } = options;
+  const report = await runCanaryCheck({ url, requests, concurrency, timeoutMs });
   const verdict = judge(report, expectation);
   process.stdout.write(
-    parsed.json ? `${JSON.stringify({ ...report, verdict }, null, 2)}\n` : `${formatReport(report, verdict, expectation)}\n`,
+    options.json ? `${JSON.stringify({ ...report, verdict }, null, 2)}\n` : `${formatReport(report, verdict, expectation)}\n`,
   );
   process.exitCode = verdict.ok ? 0 : 1;
 }

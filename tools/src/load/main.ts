@@ -1,26 +1,12 @@
 import { releaseAfterInterrupt, runLoadTest } from './load-test.js';
-import { parseLoadOptions, usage, UsageError, type LoadOptions } from './load-options.js';
+import { optionsOrExit, releaseOnSignals } from '../cli-options.js';
+import { parseLoadOptions, usage } from './load-options.js';
 import { formatReport } from './report.js';
 
 async function main(): Promise<void> {
-  let options: LoadOptions | undefined;
-  try {
-    options = parseLoadOptions(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`${err.message}\n\n${usage}\n`);
-    process.exit(2);
-  }
-  if (!options) {
-    process.stdout.write(`${usage}\n`);
-    return;
-  }
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      process.stderr.write(`${signal}: stopping the stack and dropping the load database\n`);
-      void releaseAfterInterrupt().finally(() => process.exit(130));
-    });
-  }
+  const options = optionsOrExit(parseLoadOptions, usage);
+  if (!options) return;
+  releaseOnSignals('stopping the stack and dropping the load database', releaseAfterInterrupt);
   // Progress goes to stderr, so stdout holds only the report.
   const report = await runLoadTest(options, (line) => process.stderr.write(`[load] ${line}\n`));
   process.stdout.write(`${formatReport(report)}\n`);

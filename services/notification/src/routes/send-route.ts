@@ -1,4 +1,5 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { HttpError } from '@canary/service-kit';
 import { MailDeliveryError, type Mailer } from '../mail/mailer.js';
 import { uniqueAddresses } from '../mail/recipients.js';

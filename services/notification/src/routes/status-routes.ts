@@ -1,4 +1,5 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { AppVersion } from '../config.js';
 import { hostInfoText } from '../host-info.js';
 import { probeLogLevel } from '@canary/service-kit';

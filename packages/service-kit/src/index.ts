@@ -4,14 +4,7 @@ export { HttpError, errorBody, registerErrorHandling, statusName, type ApiErrorB
 export { serverOptions, jsonBodies, type ServerSettings } from './server-options.js';
 export { lifecyclePlugin, runService, type Lifecycle, type ListeningMessage, type RunOptions } from './lifecycle.js';
 export { commonConfig, stringEnum, tracingConfig } from './common-config.js';
-export {
-  InstanceBalancedPool,
-  instanceHeader,
-  type InstanceBalancedPoolOptions,
-  type InstanceStats,
-  type PoolMode,
-  type PoolStats,
-} from './connection-policy/instance-balanced-pool.js';
+export { instanceHeader } from './connection-policy/instance-header.js';
 export {
   loadSamplingRules,
   parseDaemonAddress,

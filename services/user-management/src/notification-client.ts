@@ -1,5 +1,6 @@
 import { Pool, type Dispatcher } from 'undici';
-import { InstanceBalancedPool, traceDispatcher, traceTask } from '@canary/service-kit';
+import { traceDispatcher, traceTask } from '@canary/service-kit';
+import { InstanceBalancedPool } from '@canary/service-kit/connection-policy';
 import type { UserManagementConfig } from './config.js';
 
 export interface NotificationResponse {

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Client, DecoratorHandler, Dispatcher } from 'undici';
+import { instanceHeader } from './instance-header.js';
 
-/** Response header through which a service names the instance (pod, process) that answered. */
-export const instanceHeader = 'x-instance-id';
+export { instanceHeader };
 
 export interface InstanceBalancedPoolOptions {
   /** Path a probe connection calls to learn which instance it reached (a cheap route that sends `instanceHeader`). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { instanceHeader } from './instance-balanced-pool.js';
+import { instanceHeader } from './instance-header.js';
 
 /** A random id per process: unique across pods and local replicas alike, and it reveals nothing about the host. */
 export const processInstanceId = randomUUID();

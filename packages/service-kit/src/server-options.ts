@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { errorBody } from './errors.js';
 import { loggerOptions, type LoggerSettings } from './logger.js';
+import { sharedSerializers } from './shared-serializers.js';
 
 export interface ServerSettings extends LoggerSettings {
   /** Largest accepted request body in bytes; larger ones get a 413. */
@@ -31,6 +32,7 @@ export function serverOptions(settings: ServerSettings): FastifyServerOptions {
     return503OnClosing: true,
     frameworkErrors,
     clientErrorHandler,
+    schemaController: { compilersFactory: { buildSerializer: sharedSerializers() } },
   };
 }
 

@@ -46,14 +46,8 @@ function segment(id: string): Buffer {
   return Buffer.from(`${xrayProtocolHeader}\n${JSON.stringify({ id, trace_id: '1-00000000-000000000000000000000000', name: 'T', start_time: 1 })}`);
 }
 
-/** What the SDK's emitter does: send, with its own (ignored) port and address, and a callback for errors. */
-function sendThrough(target: DaemonTarget, id: string): Error[] {
-  const errors: Error[] = [];
-  const message = segment(id);
-  target.send(message, 0, message.length, 2000, 'ignored-by-the-target', (err) => {
-    if (err) errors.push(err);
-  });
-  return errors;
+function sendThrough(target: DaemonTarget, id: string): void {
+  target.send(segment(id));
 }
 
 let daemon: XrayDaemon;
@@ -82,14 +76,14 @@ describe('DaemonTarget', () => {
     const sender = target({ host: '127.0.0.1', log, lookup: dns.lookup });
     expect(sender.ip).toBe('127.0.0.1');
     await expect.poll(() => sender.connectedTo).toBe('127.0.0.1');
-    expect(sendThrough(sender, 'a1')).toEqual([]);
+    sendThrough(sender, 'a1');
     await daemon.waitForSegments(1);
     expect(daemon.documents.map((d) => d.id)).toEqual(['a1']);
     expect(dns.calls).toBe(0);
     expect(lines).toEqual([]);
   });
 
-  it('resolves a host name once at start and sends to the address it got, whatever the SDK passes', async () => {
+  it('resolves a host name once at start and sends every datagram to the address it got', async () => {
     const dns = scriptedLookup();
     dns.answer = '127.0.0.1';
     const { log, lines } = recordingLogger();
@@ -106,7 +100,7 @@ describe('DaemonTarget', () => {
     const { log, lines } = recordingLogger();
     const sender = target({ host: 'does-not-exist.invalid', log, lookup: dns.lookup, retryMs: 20 });
     await expect.poll(() => dns.calls).toBeGreaterThanOrEqual(5);
-    for (const id of ['c1', 'c2']) expect(sendThrough(sender, id)).toEqual([]);
+    for (const id of ['c1', 'c2']) sendThrough(sender, id);
     expect(sender.dropped).toBe(2);
     expect(lines.map((line) => [line.level, line.msg, line.fields.code])).toEqual([
       ['warn', 'X-Ray daemon host (AWS_XRAY_DAEMON_ADDRESS) does not resolve: segments are dropped until it does', 'ENOTFOUND'],
@@ -170,6 +164,19 @@ describe('DaemonTarget', () => {
     expect(dns.calls).toBe(calls);
     sendThrough(sender, 'e1');
     expect(sender.dropped).toBe(1);
+  });
+
+  it('warns about a datagram too large to send, with its size, and keeps sending the others', async () => {
+    const { log, lines } = recordingLogger();
+    const sender = target({ host: '127.0.0.1', log });
+    await expect.poll(() => sender.connectedTo).toBe('127.0.0.1');
+    sender.send(Buffer.alloc(70_000, 0x20));
+    sendThrough(sender, 'g1');
+    await daemon.waitForSegments(1);
+    expect(daemon.documents.map((d) => d.id)).toEqual(['g1']);
+    await expect.poll(() => lines.map((line) => [line.level, line.msg, line.fields.bytes])).toEqual([
+      ['warn', 'X-Ray segment too large to send; it is lost', 70_000],
+    ]);
   });
 
   it('says once, at info, that nothing listens on the address, and keeps sending', async () => {

@@ -25,14 +25,13 @@ interface Connection {
 }
 
 /**
- * The daemon's UDP address, resolved here rather than by the SDK. The SDK hands its socket the host name, so
+ * The daemon's UDP address, resolved once rather than per datagram. The SDK hands its socket the host name, so
  * Node looks it up for every segment; when the name does not resolve, those lookups queue in the libuv
  * thread pool (shared with file and DNS work of the whole service) and every segment logs an error
  * (XRAY-NODE-FACTS §5). This resolves once at start without delaying it, again every `refreshMs` (so a
  * daemon that moves is followed), sooner after a failure, logs a failure once, and drops segments while no
  * address is known. A name with several addresses (the headless Service of a DaemonSet answers with every
  * daemon, in rotating order) keeps its current address for as long as the name still lists it.
- * It takes the place of the SDK's socket: the SDK calls `send` with its own address, which is ignored.
  */
 export class DaemonTarget {
   readonly host: string;
@@ -146,23 +145,22 @@ export class DaemonTarget {
     });
   }
 
-  /** The signature of the SDK emitter's socket (`dgram.Socket#send` with offset and length). */
-  send(message: Buffer, offset: number, length: number, _port: unknown, _address: unknown, callback?: (err: Error | null) => void): void {
+  /** Sends one datagram (a segment document) to the daemon, or drops it while no address is known. */
+  send(message: Buffer): void {
     const connection = this.#current;
     if (this.#closed || !connection?.ready) {
       this.#dropped += 1;
       return;
     }
-    connection.socket.send(message.subarray(offset, offset + length), (err) => {
-      // On success the SDK's callback only logs at debug, serializing the whole segment again to do so: skipped.
+    connection.socket.send(message, (err) => {
       if (!err) {
         this.#sendFailing = false;
         return;
       }
       const { code } = err as NodeJS.ErrnoException;
-      // Too large is about one segment, and the SDK's callback says which.
       if (code === 'EMSGSIZE') {
-        callback?.(err);
+        // One segment too large even on its own: said for each, with its size, as it is that segment that is lost.
+        this.#log.warn({ bytes: message.length }, 'X-Ray segment too large to send; it is lost');
         return;
       }
       if (code === 'ECONNREFUSED') {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { activeRuntime, currentScope, reportMissingContext, UnsampledTrace, type Segment, type Subsegment, type XraySdk } from './runtime.js';
+import { activeRuntime, currentScope, reportMissingContext, UnsampledTrace } from './runtime.js';
+import type { TraceSubsegment } from './segment.js';
 
 const traceHeader = 'x-amzn-trace-id';
 
@@ -61,8 +62,7 @@ class SubsegmentHandler implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly handler: Dispatcher.DispatchHandler,
-    private readonly sdk: XraySdk,
-    private readonly subsegment: Subsegment,
+    private readonly subsegment: TraceSubsegment,
     private readonly request: { url: string; method: string },
   ) {}
 
@@ -103,14 +103,9 @@ class SubsegmentHandler implements Dispatcher.DispatchHandler {
     if (this.#closed) return;
     this.#closed = true;
     const sub = this.subsegment;
-    sub.addAttribute('http', {
-      request: { ...this.request, traced: true },
-      ...(status > 0 ? { response: { status, content_length: this.#contentLength ?? this.#received } } : {}),
-    });
-    if (status === 429) sub.addThrottleFlag();
-    const cause = status > 0 ? this.sdk.utils.getCauseTypeFromHttpStatus(status) : undefined;
-    if (cause === 'error') sub.addErrorFlag();
-    if (cause === 'fault') sub.addFaultFlag();
+    const request = { url: this.request.url, method: this.request.method, traced: true };
+    sub.http = status > 0 ? { request, response: { status, content_length: this.#contentLength ?? this.#received } } : { request };
+    sub.flagStatus(status);
     // A refused, reset or timed-out call has no status: it is a fault, with the error as its cause.
     sub.close(error);
   }
@@ -148,11 +143,10 @@ export function xrayHttpInterceptor(options: XrayHttpOptions = {}): Dispatcher.D
 
       const url = requestUrl(opts, options.origin);
       const method = opts.method ?? 'GET';
-      const sub = parent.addNewSubsegment(url?.hostname ?? 'http');
+      const sub = parent.addSubsegment(url?.hostname ?? 'http');
       sub.namespace = 'remote';
-      const root: Segment = parent instanceof runtime.sdk.Subsegment ? parent.segment : (parent as Segment);
-      const header = `Root=${root.trace_id};Parent=${sub.id};Sampled=1`;
-      const traced = new SubsegmentHandler(handler, runtime.sdk, sub, { url: url?.href ?? opts.path, method });
+      const header = `Root=${parent.segment.traceId};Parent=${sub.id};Sampled=1`;
+      const traced = new SubsegmentHandler(handler, sub, { url: url?.href ?? opts.path, method });
       try {
         return dispatch({ ...opts, headers: withTraceHeader(opts.headers, header) }, traced);
       } catch (err) {

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { ConnectionOptions, Pool, PoolConnection } from 'mysql2/promise';
-import { currentScope, UnsampledTrace, type Subsegment } from './runtime.js';
+import { currentScope, UnsampledTrace } from './runtime.js';
+import type { SqlData, TraceSubsegment } from './segment.js';
 
 export interface TraceMysqlOptions {
   /** false returns the pool itself: no wrapper, no cost (AWS_XRAY_SDK_ENABLED=false). */
@@ -43,7 +44,7 @@ function sanitized(err: unknown): { name: string; message: string } {
   return { name: name ?? 'Error', message: parts.filter(Boolean).join(', ') };
 }
 
-type Preparation = 'call' | 'statement';
+type Preparation = SqlData['preparation'];
 
 function capture<A extends unknown[], R>(
   target: Target,
@@ -56,22 +57,22 @@ function capture<A extends unknown[], R>(
     // Migrations at start and background polls run outside any request by design: nothing to attach to, and
     // nothing to report (unlike an HTTP call outside a request, see xrayHttpInterceptor).
     if (!parent || parent instanceof UnsampledTrace) return call(...args);
-    const sub: Subsegment = parent.addNewSubsegment(target.name);
+    const sub: TraceSubsegment = parent.addSubsegment(target.name);
     sub.namespace = 'remote';
     const statement = fixedStatement ?? statementOf(args);
-    sub.addSqlData({
+    sub.sql = {
       url: target.url,
       user: target.user,
       database_type: 'MySQL',
       driver_version: driverVersion,
       preparation,
       ...(statement === undefined ? {} : { sanitized_query: statement }),
-    });
+    };
     let pending: Promise<R>;
     try {
       pending = call(...args);
     } catch (err) {
-      sub.close(sanitized(err) as Error);
+      sub.close(sanitized(err));
       throw err;
     }
     return pending.then(
@@ -80,7 +81,7 @@ function capture<A extends unknown[], R>(
         return result;
       },
       (err: unknown) => {
-        sub.close(sanitized(err) as Error);
+        sub.close(sanitized(err));
         throw err;
       },
     );

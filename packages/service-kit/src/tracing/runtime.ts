@@ -1,15 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomFillSync } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { FastifyBaseLogger } from 'fastify';
 import { DaemonTarget } from './daemon-target.js';
+import { newTraceId } from './ids.js';
 import type { ContextMissing, XrayTracingOptions } from './options.js';
 import { sdkLogger } from './sdk-logger.js';
+import { emitSegment } from './segment-emitter.js';
+import { segmentDefaults, TraceSegment, type SegmentDefaults, type TraceSubsegment } from './segment.js';
 
 export type XraySdk = typeof import('aws-xray-sdk-core');
-export type Segment = InstanceType<XraySdk['Segment']>;
-export type Subsegment = InstanceType<XraySdk['Subsegment']>;
 
-/** The SDK once loaded, with the pieces every capture needs. */
+/** The SDK once loaded (for its sampler), the daemon, and what every capture needs. */
 export interface XrayRuntime {
   sdk: XraySdk;
   daemon: DaemonTarget;
@@ -18,11 +19,8 @@ export interface XrayRuntime {
   contextMissing: ContextMissing;
   /** The SDK's own log: pino, `component: xray`. */
   log: FastifyBaseLogger;
-}
-
-/** The slot of the SDK's segment emitter where it keeps its UDP socket (created on first send when empty). */
-interface SegmentEmitterInternals {
-  socket?: Pick<DaemonTarget, 'send'>;
+  /** A new open segment of a sampled trace, sent to the daemon once it and its subsegments are closed. */
+  newSegment(name: string, traceId: string, parentId: string | undefined): TraceSegment;
 }
 
 // The SDK is process-global (sampler, daemon address, logger), so this state is too.
@@ -30,7 +28,7 @@ let current: XrayRuntime | undefined;
 let users = 0;
 
 /**
- * The trace of a request (or task) the sampler left out. No SDK segment is made for it, which is most of what
+ * The trace of a request (or task) the sampler left out. No segment is made for it, which is most of what
  * tracing costs; it keeps only what a downstream call needs to be left out too: the trace id (the caller's, or
  * one made when first asked for) and the decision.
  */
@@ -47,37 +45,23 @@ export class UnsampledTrace {
   }
 }
 
-/**
- * Random bytes drawn from the system a few kilobytes at a time: one `randomFillSync` call costs about 2 µs on a
- * virtual machine whatever its size, as much as the rest of an unsampled request's tracing.
- */
-const randomPool = Buffer.alloc(4096);
-let randomOffset = randomPool.length;
-
-function randomHex(bytes: number): string {
-  if (randomOffset + bytes > randomPool.length) {
-    randomFillSync(randomPool);
-    randomOffset = 0;
-  }
-  const hex = randomPool.toString('hex', randomOffset, randomOffset + bytes);
-  randomOffset += bytes;
-  return hex;
-}
-
-/** `1-<epoch seconds, 8 hex>-<96 random bits, 24 hex>`, the X-Ray trace id format. */
-export function newTraceId(): string {
-  const seconds = Math.floor(Date.now() / 1000).toString(16).padStart(8, '0');
-  return `1-${seconds}-${randomHex(12)}`;
+/** What the SDK would put in every segment: which SDK (its sampler decides here) and which runtime. */
+function processSegmentDefaults(): SegmentDefaults {
+  const sdkPackage = createRequire(import.meta.url)('aws-xray-sdk-core/package.json') as { version: string };
+  return segmentDefaults(
+    { sdk: 'X-Ray for Node.js', sdk_version: sdkPackage.version, package: '@canary/service-kit' },
+    { runtime: process.release.name, runtime_version: process.version },
+  );
 }
 
 /** What a traced piece of code runs in: an open (sub)segment of a sampled trace, or an unsampled trace. */
-export type TraceScope = Segment | Subsegment | UnsampledTrace;
+export type TraceScope = TraceSegment | TraceSubsegment | UnsampledTrace;
 
 /**
  * The current request's segment (or a task's), kept by Node's AsyncLocalStorage rather than by the SDK's
  * cls-hooked namespace: cls-hooked runs four async hooks on every async operation of the process and halved
  * the throughput of a traced service even with nothing sampled (XRAY-NODE-FACTS §6). The SDK runs in its
- * manual mode, as a segment builder, sampler and emitter.
+ * manual mode, for its sampler only: segments are built and sent by `segment.ts` and `segment-emitter.ts`.
  */
 const storage = new AsyncLocalStorage<TraceScope>();
 
@@ -113,7 +97,7 @@ export function currentScope(): TraceScope | undefined {
   if (!current) return undefined;
   const scope = storage.getStore();
   if (scope === undefined || scope instanceof UnsampledTrace) return scope;
-  return scope.isClosed() ? undefined : scope;
+  return scope.closed ? undefined : scope;
 }
 
 /**
@@ -124,7 +108,6 @@ export function currentScope(): TraceScope | undefined {
 export async function acquireRuntime(options: XrayTracingOptions, log: FastifyBaseLogger): Promise<XrayRuntime> {
   process.env.AWS_XRAY_MANUAL_MODE ??= 'true';
   const sdk = (await import('aws-xray-sdk-core')).default;
-  const emitter = (await import('aws-xray-sdk-core/dist/lib/segment_emitter.js')).default as unknown as SegmentEmitterInternals;
 
   sdk.setLogger(sdkLogger(log));
   // The SDK reads AWS_XRAY_CONTEXT_MISSING itself on load and then refuses (with a warning) to be told again.
@@ -140,10 +123,18 @@ export async function acquireRuntime(options: XrayTracingOptions, log: FastifyBa
   if (!current || current.daemon.host !== host || current.daemon.port !== port) {
     current?.daemon.close();
     const daemon = new DaemonTarget({ host, port, log: log.child({ component: 'xray' }) });
-    emitter.socket = daemon;
     // Centralized sampling asks the daemon over TCP at this address (the SDK already has it if the variable is set).
     if (!process.env.AWS_XRAY_DAEMON_ADDRESS) sdk.setDaemonAddress(`${host}:${port}`);
-    current = { sdk, daemon, segmentName: options.segmentName, contextMissing: options.contextMissing, log: log.child({ component: 'xray' }) };
+    const send = (segment: TraceSegment): void => emitSegment(daemon, segment);
+    const defaults = processSegmentDefaults();
+    current = {
+      sdk,
+      daemon,
+      segmentName: options.segmentName,
+      contextMissing: options.contextMissing,
+      log: log.child({ component: 'xray' }),
+      newSegment: (name, traceId, parentId) => new TraceSegment(name, traceId, parentId, send, defaults),
+    };
   }
   current.segmentName = options.segmentName;
   // The variable wins, as it does inside the SDK.

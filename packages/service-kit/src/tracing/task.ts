@@ -1,3 +1,4 @@
+import { newTraceId } from './ids.js';
 import { activeRuntime, currentScope, runInScope, UnsampledTrace } from './runtime.js';
 import { samplingDecision } from './sampling.js';
 
@@ -16,16 +17,16 @@ export async function traceTask<T>(task: string, work: () => Promise<T>): Promis
   const { sdk } = runtime;
   const decision = samplingDecision(sdk, {}, { host: 'task', httpMethod: 'TASK', urlPath: `/${task}`, serviceName: runtime.segmentName });
   if (decision === false) return runInScope(new UnsampledTrace(), work);
-  const segment = new sdk.Segment(runtime.segmentName);
-  if (typeof decision === 'string') segment.setMatchedSamplingRule(decision);
-  segment.addAnnotation('task', task);
+  const segment = runtime.newSegment(runtime.segmentName, newTraceId(), undefined);
+  if (typeof decision === 'string') segment.ruleName = decision;
+  segment.annotations = { task };
   return runInScope(segment, async () => {
     try {
       const result = await work();
       segment.close();
       return result;
     } catch (err) {
-      segment.close(err as Error);
+      segment.close(err instanceof Error ? err : new Error(String(err)));
       throw err;
     }
   });

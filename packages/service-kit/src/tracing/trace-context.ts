@@ -19,6 +19,5 @@ export function traceContext(): TraceContext | undefined {
   const scope = currentScope();
   if (!runtime || !scope) return undefined;
   if (scope instanceof UnsampledTrace) return { traceId: scope.traceId, sampled: false };
-  const root = scope instanceof runtime.sdk.Subsegment ? scope.segment : scope;
-  return { traceId: root.trace_id, id: scope.id, sampled: true };
+  return { traceId: scope.segment.traceId, id: scope.id, sampled: true };
 }

@@ -17,8 +17,10 @@ export const lifecyclePlugin = fp(async function lifecyclePlugin(app: FastifyIns
   app.decorate('lifecycle', { shuttingDown: false });
   // A response finished during shutdown closes its connection: a kept-alive socket would otherwise hold
   // server.close() open until the grace period kills the process, and the client would keep sending to a leaving pod.
-  app.addHook('onSend', async (_request, reply) => {
+  // Callback style: an async hook costs every response a promise.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (app.lifecycle.shuttingDown) reply.header('connection', 'close');
+    done(null, payload);
   });
 });
 

@@ -12,7 +12,9 @@ export const processInstanceId = randomUUID();
  */
 export const instanceIdentity = fp(async function instanceIdentity(app: FastifyInstance, options: { id?: string }) {
   const id = options.id ?? processInstanceId;
-  app.addHook('onRequest', async (_request, reply) => {
+  // Callback style: an async hook costs every request a promise.
+  app.addHook('onRequest', (_request, reply, done) => {
     reply.header(instanceHeader, id);
+    done();
   });
 });

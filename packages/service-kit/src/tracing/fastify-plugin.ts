@@ -1,11 +1,22 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { newTraceId, validEntityId, validTraceId } from './ids.js';
 import type { XrayTracingOptions } from './options.js';
 import { acquireRuntime, releaseRuntime, runInScope, UnsampledTrace, type TraceScope, type XrayRuntime } from './runtime.js';
 import { parseTraceHeader, samplingDecision } from './sampling.js';
-import type { TraceSegment } from './segment.js';
+import type { HttpData, TraceSegment } from './segment.js';
+
+/** Where a request keeps its trace scope, and the error fastify handled for it (a 5xx's cause). */
+const scopeKey = Symbol('xray.scope');
+const failureKey = Symbol('xray.failure');
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    [scopeKey]: TraceScope | null;
+    [failureKey]: Error | null;
+  }
+}
 
 /** The address the request came from: the first of X-Forwarded-For when a proxy (the ALB) set it, as X-Ray shows it. */
 function clientIp(req: IncomingMessage, forwarded: string | undefined): string {
@@ -13,28 +24,14 @@ function clientIp(req: IncomingMessage, forwarded: string | undefined): string {
   return req.socket.remoteAddress ?? '';
 }
 
-/**
- * Opens the segment of one sampled incoming request and closes it once the response is finished (or the
- * connection closed). `failure()` returns the error fastify handled for this request, recorded as the cause
- * when the status is 5xx.
- */
-function traceRequest(
-  runtime: XrayRuntime,
-  name: string,
-  traceId: string,
-  parentId: string | undefined,
-  rule: string | undefined,
-  req: IncomingMessage,
-  res: ServerResponse,
-  reply: { getHeader(name: string): unknown },
-  failure: () => Error | undefined,
-): TraceSegment {
+/** The segment of one sampled incoming request, with what X-Ray shows of the request itself. */
+function openSegment(runtime: XrayRuntime, name: string, traceId: string, parentId: string | undefined, rule: string | undefined, req: IncomingMessage): TraceSegment {
   const segment = runtime.newSegment(name, traceId, parentId);
   segment.ruleName = rule;
   const headers = req.headers;
   const forwarded = typeof headers['x-forwarded-for'] === 'string' ? headers['x-forwarded-for'] : undefined;
   const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https://' : 'http://';
-  const request: NonNullable<NonNullable<TraceSegment['http']>['request']> = {
+  const request: NonNullable<HttpData['request']> = {
     method: req.method ?? '',
     user_agent: headers['user-agent'] ?? '',
     client_ip: clientIp(req, forwarded),
@@ -42,23 +39,32 @@ function traceRequest(
   };
   if (forwarded) request.x_forwarded_for = true;
   segment.http = { request };
-
-  let ended = false;
-  const end = (): void => {
-    if (ended) return;
-    ended = true;
-    const status = res.statusCode;
-    // Fastify hands its headers to writeHead, so the reply, not the raw response, knows the length it sent.
-    const length = Number(reply.getHeader('content-length'));
-    segment.http = { request, response: Number.isSafeInteger(length) ? { status, content_length: length } : { status } };
-    segment.flagStatus(status);
-    const err = status >= 500 ? failure() : undefined;
-    segment.close(err);
-  };
-  // Both fire on a finished response (close follows finish); close alone when the client went away first.
-  res.once('finish', end);
-  res.once('close', end);
   return segment;
+}
+
+/**
+ * Nginx's status for a request whose client closed the connection before the response: what X-Ray shows for one,
+ * a client-side (4xx) error.
+ */
+export const clientClosedRequest = 499;
+
+/**
+ * Closes the segment when the response is done: on its 'close', which follows a finished response and also comes
+ * alone when the client went away first (recorded as `clientClosedRequest`). With the status, its length, flags
+ * and, for a 5xx, the error fastify handled. Listening on the response of sampled requests only keeps the cost
+ * off the others: a fastify hook (onResponse, onRequestAbort) would run for every request.
+ */
+function closeOnResponse(segment: TraceSegment, request: FastifyRequest, reply: FastifyReply): void {
+  const res = reply.raw;
+  res.once('close', () => {
+    const finished = res.writableFinished;
+    const status = finished ? res.statusCode : clientClosedRequest;
+    // Fastify hands its headers to writeHead, so the reply, not the raw response, knows the length it sent.
+    const length = finished ? Number(reply.getHeader('content-length')) : Number.NaN;
+    segment.http = { request: segment.http?.request ?? {}, response: Number.isSafeInteger(length) ? { status, content_length: length } : { status } };
+    segment.flagStatus(status);
+    segment.close(status >= 500 ? (request[failureKey] ?? undefined) : undefined);
+  });
 }
 
 /**
@@ -83,8 +89,8 @@ export const xrayTracing = fp<XrayTracingOptions>(
     const keepContext = options.keepContext !== false;
     app.addHook('onClose', async () => releaseRuntime());
 
-    const scopes = new WeakMap<IncomingMessage, TraceScope>();
-    const failures = new WeakMap<IncomingMessage, Error>();
+    app.decorateRequest(scopeKey, null);
+    app.decorateRequest(failureKey, null);
 
     app.addHook('onRequest', (request, reply, done) => {
       const req = request.raw;
@@ -95,28 +101,30 @@ export const xrayTracing = fp<XrayTracingOptions>(
         urlPath: req.url,
         serviceName: options.segmentName,
       });
-      const traceId = validTraceId(header.root);
       let scope: TraceScope;
       if (decision === false) {
         // Most requests in production: no segment, only the decision for the calls this request makes.
         if (!keepContext) return done();
-        scope = new UnsampledTrace(traceId);
+        scope = new UnsampledTrace(validTraceId(header.root));
       } else {
-        const rule = typeof decision === 'string' ? decision : undefined;
+        const traceId = validTraceId(header.root);
         // A parent is only kept within the caller's (well-formed) trace.
         const parentId = traceId ? validEntityId(header.parent) : undefined;
-        scope = traceRequest(runtime, options.segmentName, traceId ?? newTraceId(), parentId, rule, req, reply.raw, reply, () => failures.get(req));
-        if (!keepContext) return done();
+        const rule = typeof decision === 'string' ? decision : undefined;
+        const segment = openSegment(runtime, options.segmentName, traceId ?? newTraceId(), parentId, rule, req);
+        closeOnResponse(segment, request, reply);
+        scope = segment;
       }
-      scopes.set(req, scope);
-      runInScope(scope, done);
+      request[scopeKey] = scope;
+      if (keepContext) runInScope(scope, done);
+      else done();
     });
 
     // The body is read from socket events. Node 20 keeps the context through them, which nothing promises
     // across versions: the handler (and the hooks before it) enter the scope again once it is parsed.
     if (keepContext) {
       app.addHook('preValidation', (request, _reply, done) => {
-        const scope = scopes.get(request.raw);
+        const scope = request[scopeKey];
         if (scope) runInScope(scope, done);
         else done();
       });
@@ -124,9 +132,10 @@ export const xrayTracing = fp<XrayTracingOptions>(
 
     // Runs before the error handler: remember the error; the status decides later whether it is a cause.
     app.addHook('onError', (request, _reply, error, done) => {
-      failures.set(request.raw, error);
+      request[failureKey] = error;
       done();
     });
+
   },
   { fastify: '5.x', name: 'canary-xray-tracing' },
 );

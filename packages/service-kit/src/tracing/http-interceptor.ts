@@ -28,13 +28,18 @@ function withTraceHeader(headers: Dispatcher.DispatchOptions['headers'], value: 
     }
     return [...flat, traceHeader, value];
   }
-  const entries: [string, string | string[] | undefined][] =
-    Symbol.iterator in headers
-      ? [...(headers as Iterable<[string, string | string[] | undefined]>)]
-      : Object.entries(headers as IncomingHttpHeaders);
   const result: Record<string, string | string[]> = {};
-  for (const [name, headerValue] of entries) {
-    if (headerValue !== undefined && name.toLowerCase() !== traceHeader) result[name] = headerValue;
+  if (Symbol.iterator in headers) {
+    for (const [name, headerValue] of headers as Iterable<[string, string | string[] | undefined]>) {
+      if (headerValue !== undefined && name.toLowerCase() !== traceHeader) result[name] = headerValue;
+    }
+  } else {
+    // A plain object, as most callers pass: copied key by key, with no array of entries in between.
+    const plain = headers as IncomingHttpHeaders;
+    for (const name in plain) {
+      const headerValue = plain[name];
+      if (headerValue !== undefined && (name.length !== traceHeader.length || name.toLowerCase() !== traceHeader)) result[name] = headerValue;
+    }
   }
   result[traceHeader] = value;
   return result;

@@ -25,21 +25,28 @@ const noHeader: IncomingTraceHeader = {};
 /**
  * Root, Parent and Sampled of an `X-Amzn-Trace-Id` value (`Root=1-...;Parent=...;Sampled=1`), keys in any case and
  * order, as the SDK reads them; other fields (`Self`, custom data) are left out, as nothing here passes them on.
- * A header sent twice counts once, the first.
+ * A header sent twice counts once, the first. Scanned in place: every request of a traced service pays for it.
  */
 export function parseTraceHeader(value: string | string[] | undefined): IncomingTraceHeader {
   const text = Array.isArray(value) ? value[0] : value;
   if (!text) return noHeader;
   const header: IncomingTraceHeader = {};
-  for (const field of text.split(';')) {
-    const equals = field.indexOf('=');
-    if (equals <= 0) continue;
-    const key = field.slice(0, equals).trim().toLowerCase();
-    const fieldValue = field.slice(equals + 1).trim();
-    if (!fieldValue) continue;
-    if (key === 'root') header.root = fieldValue;
-    else if (key === 'parent') header.parent = fieldValue;
-    else if (key === 'sampled') header.sampled = fieldValue;
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf(';', start);
+    if (end < 0) end = text.length;
+    const equals = text.indexOf('=', start);
+    if (equals > start && equals < end) {
+      const key = text.slice(start, equals).trim();
+      // Only the three keys are worth lower-casing.
+      const name = key.length === 4 || key.length === 6 || key.length === 7 ? key.toLowerCase() : '';
+      const fieldValue = name ? text.slice(equals + 1, end).trim() : '';
+      if (fieldValue) {
+        if (name === 'root') header.root = fieldValue;
+        else if (name === 'parent') header.parent = fieldValue;
+        else if (name === 'sampled') header.sampled = fieldValue;
+      }
+    }
+    start = end + 1;
   }
   return header;
 }

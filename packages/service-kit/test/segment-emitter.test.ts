@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startXrayDaemon, type XrayDaemon } from '@canary/testkit';
 import { newTraceId } from '../src/tracing/ids.js';
-import { emitSegment, maxDatagramBytes, type DatagramSender } from '../src/tracing/segment-emitter.js';
+import { emitSegment, maxDatagramBytes, SegmentQueue, type DatagramSender } from '../src/tracing/segment-emitter.js';
 import { segmentDefaults, TraceSegment } from '../src/tracing/segment.js';
 
 const xray = { sdk: 'X-Ray for Node.js', sdk_version: '3.12.0', package: '@canary/service-kit' };
@@ -171,5 +171,37 @@ describe('a segment too large for one datagram', () => {
     const outer = daemon.documents.find((d) => d.name === 'outer')!;
     expect([outer.type, outer.parent_id, outer.subsegments]).toEqual(['subsegment', root.id, undefined]);
     expect(daemon.documents.filter((d) => d.name.startsWith('inner-')).every((d) => d.parent_id === outer.id)).toBe(true);
+  });
+});
+
+describe('the queue of closed segments', () => {
+  function queued(queue: SegmentQueue, name: string): TraceSegment {
+    return new TraceSegment(name, newTraceId(), undefined, (closed) => queue.push(closed), defaults);
+  }
+
+  it('sends them together, in the order they closed, once the oldest has waited flushMs', async () => {
+    const queue = new SegmentQueue(sender, { flushMs: 200, maxQueued: 100 });
+    const started = Date.now();
+    for (const name of ['Q1', 'Q2', 'Q3']) queued(queue, name).close();
+    expect(sizes).toEqual([]);
+    await daemon.waitForSegments(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(daemon.segments().map((d) => d.name)).toEqual(['Q1', 'Q2', 'Q3']);
+  });
+
+  it('sends at once when maxQueued segments wait, and whatever is left on flush()', async () => {
+    const queue = new SegmentQueue(sender, { flushMs: 60_000, maxQueued: 2 });
+    queued(queue, 'M1').close();
+    expect(sizes).toHaveLength(0);
+    queued(queue, 'M2').close();
+    expect(sizes).toHaveLength(2);
+    queued(queue, 'M3').close();
+    queue.flush();
+    expect(sizes).toHaveLength(3);
+    await daemon.waitForSegments(3);
+    expect(daemon.segments().map((d) => d.name)).toEqual(['M1', 'M2', 'M3']);
+    // Nothing left for the timer: flush() cleared it.
+    queue.flush();
+    expect(sizes).toHaveLength(3);
   });
 });

@@ -5,7 +5,7 @@ import { DaemonTarget } from './daemon-target.js';
 import { newTraceId } from './ids.js';
 import type { ContextMissing, XrayTracingOptions } from './options.js';
 import { sdkLogger } from './sdk-logger.js';
-import { emitSegment } from './segment-emitter.js';
+import { SegmentQueue } from './segment-emitter.js';
 import { segmentDefaults, TraceSegment, type SegmentDefaults, type TraceSubsegment } from './segment.js';
 
 export type XraySdk = typeof import('aws-xray-sdk-core');
@@ -21,6 +21,8 @@ export interface XrayRuntime {
   log: FastifyBaseLogger;
   /** A new open segment of a sampled trace, sent to the daemon once it and its subsegments are closed. */
   newSegment(name: string, traceId: string, parentId: string | undefined): TraceSegment;
+  /** Sends what is still queued, then closes the daemon's socket. */
+  close(): void;
 }
 
 // The SDK is process-global (sampler, daemon address, logger), so this state is too.
@@ -121,11 +123,12 @@ export async function acquireRuntime(options: XrayTracingOptions, log: FastifyBa
 
   const { host, port } = options.daemon;
   if (!current || current.daemon.host !== host || current.daemon.port !== port) {
-    current?.daemon.close();
+    current?.close();
     const daemon = new DaemonTarget({ host, port, log: log.child({ component: 'xray' }) });
     // Centralized sampling asks the daemon over TCP at this address (the SDK already has it if the variable is set).
     if (!process.env.AWS_XRAY_DAEMON_ADDRESS) sdk.setDaemonAddress(`${host}:${port}`);
-    const send = (segment: TraceSegment): void => emitSegment(daemon, segment);
+    const queue = new SegmentQueue(daemon);
+    const send = (segment: TraceSegment): void => queue.push(segment);
     const defaults = processSegmentDefaults();
     current = {
       sdk,
@@ -134,6 +137,10 @@ export async function acquireRuntime(options: XrayTracingOptions, log: FastifyBa
       contextMissing: options.contextMissing,
       log: log.child({ component: 'xray' }),
       newSegment: (name, traceId, parentId) => new TraceSegment(name, traceId, parentId, send, defaults),
+      close: () => {
+        queue.flush();
+        daemon.close();
+      },
     };
   }
   current.segmentName = options.segmentName;
@@ -157,7 +164,7 @@ export async function acquireRuntime(options: XrayTracingOptions, log: FastifyBa
 export function releaseRuntime(): void {
   users -= 1;
   if (users <= 0 && current) {
-    current.daemon.close();
+    current.close();
     current = undefined;
     users = 0;
   }

@@ -10,7 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBenchOptions, UsageError } from '../src/bench/bench-options.js';
 import type { BenchResults } from '../src/bench/bench-results.js';
 import { categoryOf, summarizeProfiles } from '../src/bench/profile-summary.js';
+import { LatencyRecorder, mergeHistograms, summarize } from '../src/bench/latency-histogram.js';
 import { formatSpread } from '../src/bench/report.js';
+import { joinSlices } from '../src/bench/slices.js';
+import type { ScenarioRun } from '../src/bench/bench-results.js';
 import { ratios, spread } from '../src/bench/statistics.js';
 
 const run = promisify(execFile);
@@ -22,6 +25,57 @@ describe('bench statistics and options', () => {
     expect(spread([4, 1, 3, 2])).toEqual({ median: 2.5, min: 1, max: 4, runs: [4, 1, 3, 2] });
     expect(() => spread([])).toThrow('at least one value');
     expect(ratios([10, 30], [20, 10])).toEqual([0.5, 3]);
+  });
+
+  it('reads latency percentiles off a histogram of tenths of a millisecond, added up over slices', () => {
+    const first = new LatencyRecorder();
+    for (const ms of [1, 1.04, 2, 3, 4]) first.record(ms);
+    const second = new LatencyRecorder();
+    for (const ms of [5, 6, 7, 8, 100]) second.record(ms);
+    expect(first.histogram()).toEqual([
+      [10, 2],
+      [20, 1],
+      [30, 1],
+      [40, 1],
+    ]);
+    const merged = mergeHistograms([first.histogram(), second.histogram()]);
+    expect(summarize(merged)).toEqual({ p50: 4, p99: 100, mean: 13.7, max: 100 });
+    expect(summarize(first.histogram())).toEqual({ p50: 2, p99: 4, mean: 2.2, max: 4 });
+    expect(summarize([])).toEqual({ p50: 0, p99: 0, mean: 0, max: 0 });
+  });
+
+  it('joins the slices of a run: counts and times added, CPU weighted by time, latency over all responses', () => {
+    const slice = (ok2xx: number, durationSeconds: number, cores: number, latencies: number[], datagrams?: number): ScenarioRun => {
+      const recorder = new LatencyRecorder();
+      for (const ms of latencies) recorder.record(ms);
+      const histogram = recorder.histogram();
+      return {
+        ok2xx,
+        non2xx: 1,
+        errors: 0,
+        timeouts: 0,
+        durationSeconds,
+        latencyMs: summarize(histogram),
+        latencyHistogram: histogram,
+        cpuSeconds: 0.5,
+        throughput: ok2xx / durationSeconds,
+        cpu: { generator: 0.2, orchestrator: 0.1, byRole: { 'user-management': cores }, machine: 1, cores: 2 },
+        ...(datagrams === undefined ? {} : { trace: { segmentsPerRequest: 0, sink: { datagrams, bytes: datagrams * 10, parsed: 1, malformed: 0, names: { A: 1 } } } }),
+      };
+    };
+    const joined = joinSlices([slice(300, 1, 0.5, [1, 2, 3], 600), slice(100, 3, 1.0, [10], 200)]);
+    expect(joined).toMatchObject({
+      ok2xx: 400,
+      non2xx: 2,
+      durationSeconds: 4,
+      throughput: 100,
+      cpuSeconds: 1,
+      slices: 2,
+      latencyMs: { p50: 2, p99: 10, max: 10 },
+      cpu: { generator: 0.2, byRole: { 'user-management': 0.875 }, cores: 2 },
+      trace: { segmentsPerRequest: 1.99, sink: { datagrams: 800, bytes: 8000, parsed: 2, names: { A: 2 } } },
+    });
+    expect(() => joinSlices([])).toThrow('at least one slice');
   });
 
   it('prints a spread as median (min–max), and one run as its value', () => {

@@ -26,6 +26,8 @@ export const routePaths: Record<RouteName, string> = {
 export interface ScenarioRun extends LoadRun {
   /** With tracing on: datagrams the sink received per 2xx response, and what it saw in its parsed sample. */
   trace?: { segmentsPerRequest: number; sink: SinkReport };
+  /** How many interleaved slices of load this run of the scenario is made of. */
+  slices?: number;
 }
 
 export interface ScenarioResult {
@@ -108,6 +110,8 @@ export interface BenchResults {
   settings: {
     runs: number;
     durationSeconds: number;
+    /** Interleaved slices each scenario's measured time is cut into, per run. */
+    slices: number;
     warmupSeconds: number;
     connections: number;
     users: number;

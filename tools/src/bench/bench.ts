@@ -24,7 +24,8 @@ import { entryPath, forkEntry, stopChild, waitForMessage } from './child-process
 import { runLoad, type WatchedProcess } from './load-generator.js';
 import { choosePolicy } from './policy-support.js';
 import { systemCpuMsPerResponse } from './cpu-accounting.js';
-import { startOurStack } from './our-stack.js';
+import { startOurStack, type OurStack } from './our-stack.js';
+import { joinSlices } from './slices.js';
 import { listeningPid, machineInfo, residentBytes } from './proc-stats.js';
 import { summarizeProfiles } from './profile-summary.js';
 import { measureStartup, repositoryRoot, type ServiceName } from './service-startup.js';
@@ -92,6 +93,20 @@ async function sampleBodies(baseUrl: string): Promise<Record<RouteName, unknown>
 }
 
 export type Log = (line: string) => void;
+
+/** A system under test, up for one run: the baseline, or our stack with one tracing mode. */
+interface RunningSystem {
+  url: string;
+  processes: WatchedProcess[];
+  ours?: OurStack;
+  close(): Promise<void>;
+}
+
+/** `items` starting at position `by` (modulo its length), wrapping around. */
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const start = by % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
+}
 
 /** What is running or exists now and must go if the bench is interrupted (stacks, the sink, the database). */
 const openResources = new Set<() => Promise<unknown>>();
@@ -189,22 +204,57 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     const others: WatchedProcess[] = [{ role: 'xray-sink', pid: activeSink.pid }, ...(databasePid ? [{ role: 'database', pid: databasePid }] : [])];
     const withSink = (processes: WatchedProcess[]): WatchedProcess[] => [...processes, ...others];
 
-    const measure = async (scenario: Scenario, baseUrl: string, path_: string, processes: WatchedProcess[], traced: boolean): Promise<void> => {
-      const run: ScenarioRun = await runLoad(job(`${baseUrl}${path_}`), withSink(processes), () => {
+    const sampleRss = (stack: OurStack, when: 'idle' | 'after'): void => {
+      for (const service of ['notification', 'user-management'] as const) {
+        const pids = stack.processes.filter((p) => p.role === service).map((p) => p.pid);
+        rss[service][when].push(Math.max(...pids.map((pid) => residentBytes(pid))));
+      }
+    };
+
+    const startSystem = async (stage: Stage, run: number): Promise<RunningSystem> => {
+      if (stage === 'baseline') {
+        const baseline = await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version });
+        return { url: baseline.url, processes: baseline.processes, close: baseline.close };
+      }
+      const stack = await startOurStack({
+        v1,
+        v2,
+        databaseEnv: database.env,
+        serviceEnv: { ...tracingEnv(stage), LOG_LEVEL: options.logLevel },
+        usermgmtEnv: policyEnv,
+      });
+      return {
+        url: stack.url,
+        processes: stack.processes,
+        ours: stack,
+        close: async () => {
+          await stack.close();
+          stackWarnings.push({ tracing: stage, run, ...stack.warnings });
+          if (stack.warnings.count > 0) log(`  our stack (${tracingLabel[stage]}) logged ${stack.warnings.count} warning lines, first: ${stack.warnings.first[0]}`);
+        },
+      };
+    };
+
+    /** One slice of load on one scenario; with tracing on, the datagrams the sink got meanwhile. */
+    const measure = async (baseUrl: string, path_: string, processes: WatchedProcess[], traced: boolean, durationSeconds: number, warmupSeconds: number): Promise<ScenarioRun> => {
+      const run: ScenarioRun = await runLoad({ ...job(`${baseUrl}${path_}`), durationSeconds, warmupSeconds }, withSink(processes), () => {
         if (traced) activeSink.report(true).catch(() => undefined);
       });
       if (traced) {
-        await sleep(300);
+        // The last responses' segments are a few datagrams behind them.
+        await sleep(100);
         const report = await activeSink.report(true);
         run.trace = { segmentsPerRequest: Math.round((report.datagrams / Math.max(1, run.ok2xx + run.non2xx)) * 100) / 100, sink: report };
       }
-      record(scenario, run);
-      log(
-        `  ${scenario.label}: ${run.throughput} req/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms` +
-          `${run.non2xx + run.errors > 0 ? `, ${run.non2xx} non-2xx, ${run.errors} errors` : ''}` +
-          `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request` : ''}`,
-      );
+      return run;
     };
+
+    // Each scenario's measured time is cut into slices of about 2 s, run in turn with every other scenario's: this
+    // machine's speed drifts by a third within minutes, and interleaving lets the drift reach every system alike.
+    const sliceCount = Math.max(1, Math.round(options.durationSeconds / 2));
+    const sliceSeconds = options.durationSeconds / sliceCount;
+    // Each slice opens its connections anew: a short lead-in, not counted, before it is measured.
+    const sliceLeadIn = Math.min(options.warmupSeconds, 0.3);
 
     for (let r = 0; r < options.runs; r += 1) {
       log(`run ${r + 1} of ${options.runs}`);
@@ -219,51 +269,62 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         () => stopChild(trivial),
         async () => {
           const port = await waitForMessage(trivial, (m) => (m as { port?: number }).port, 10_000, 'trivial server');
-          await measure(ceilingScenario, `http://127.0.0.1:${port}`, '/notification/xray', [{ role: 'server', pid: trivial.pid as number }], false);
+          const run = await measure(`http://127.0.0.1:${port}`, '/notification/xray', [{ role: 'server', pid: trivial.pid as number }], false, options.durationSeconds, options.warmupSeconds);
+          record(ceilingScenario, run);
+          log(`  ${ceilingScenario.label}: ${run.throughput} req/s`);
         },
       );
 
-      // Each run starts with a different system, so a drift of the machine's load does not always favour the same one.
-      const order = [...stages.slice(r % stages.length), ...stages.slice(0, r % stages.length)];
-      for (const stage of order) {
-        if (stage === 'baseline') {
-          const baseline = await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version });
-          await holding(baseline.close, async () => {
-            bodies.baseline ??= await sampleBodies(baseline.url);
-            for (const route of routes) await measure(scenarioOf('baseline', route, 'none'), baseline.url, routePaths[route], baseline.processes, false);
-          });
-          continue;
-        }
-        const stack = await startOurStack({
-          v1,
-          v2,
-          databaseEnv: database.env,
-          serviceEnv: { ...tracingEnv(stage), LOG_LEVEL: options.logLevel },
-          usermgmtEnv: policyEnv,
-        });
-        await holding(
-          async () => {
-            await stack.close();
-            stackWarnings.push({ tracing: stage, run: r + 1, ...stack.warnings });
-            if (stack.warnings.count > 0) log(`  our stack (${tracingLabel[stage]}) logged ${stack.warnings.count} warning lines, first: ${stack.warnings.first[0]}`);
-          },
-          async () => {
+      // Every system of this run is up at once (idle ones take no CPU), so that their measurements can interleave.
+      const systems = new Map<Stage, RunningSystem>();
+      const closeSystems = async (): Promise<void> => {
+        await Promise.allSettled([...systems.values()].map((system) => system.close()));
+        systems.clear();
+      };
+      await holding(closeSystems, async () => {
+        for (const stage of stages) {
+          const system = await startSystem(stage, r + 1);
+          systems.set(stage, system);
+          if (system.ours) {
             await sleep(500);
-            const sample = (when: 'idle' | 'after'): void => {
-              for (const service of ['notification', 'user-management'] as const) {
-                const pids = stack.processes.filter((p) => p.role === service).map((p) => p.pid);
-                rss[service][when].push(Math.max(...pids.map((pid) => residentBytes(pid))));
-              }
-            };
-            sample('idle');
-            if (stage === 'off') bodies.ours ??= await sampleBodies(stack.url);
-            for (const route of routes) {
-              await measure(scenarioOf('ours', route, stage), stack.url, routePaths[route], stack.processes, stage !== 'off');
+            sampleRss(system.ours, 'idle');
+          }
+        }
+        bodies.baseline ??= await sampleBodies(systems.get('baseline')!.url);
+        bodies.ours ??= await sampleBodies(systems.get('off')!.url);
+
+        log(`  warming up every system for ${options.warmupSeconds} s per route`);
+        for (const stage of stages) {
+          const system = systems.get(stage)!;
+          for (const route of routes) await measure(system.url, routePaths[route], system.processes, false, Math.min(0.5, options.durationSeconds), options.warmupSeconds);
+        }
+
+        const slices = new Map<string, { scenario: Scenario; runs: ScenarioRun[] }>();
+        for (let k = 0; k < sliceCount; k += 1) {
+          // Each round starts with another system and route, so none is always measured first or last.
+          const order = rotate(stages, k + r);
+          for (const [i, stage] of order.entries()) {
+            const system = systems.get(stage)!;
+            for (const route of rotate(routes, k + i)) {
+              const scenario = scenarioOf(stage === 'baseline' ? 'baseline' : 'ours', route, stage === 'baseline' ? 'none' : stage);
+              const run = await measure(system.url, routePaths[route], system.processes, stage !== 'baseline' && stage !== 'off', sliceSeconds, sliceLeadIn);
+              const entry = slices.get(scenario.id) ?? { scenario, runs: [] };
+              entry.runs.push(run);
+              slices.set(scenario.id, entry);
             }
-            sample('after');
-          },
-        );
-      }
+          }
+        }
+        for (const { scenario, runs: parts } of slices.values()) {
+          const run = joinSlices(parts);
+          record(scenario, run);
+          log(
+            `  ${scenario.label}: ${run.throughput} req/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms` +
+              `${run.non2xx + run.errors > 0 ? `, ${run.non2xx} non-2xx, ${run.errors} errors` : ''}` +
+              `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request` : ''}`,
+          );
+        }
+        for (const system of systems.values()) if (system.ours) sampleRss(system.ours, 'after');
+      });
     }
 
     const profiles: CpuProfileFigures[] = [];
@@ -331,7 +392,10 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
       }
     }
 
-    const scenarios = [...runsOf.values()].map(({ scenario, runs }): ScenarioResult => ({
+    // In a fixed order: the ceiling, then each route's baseline and ours by tracing mode, whatever order slices ran in.
+    const position = (scenario: Scenario): number =>
+      scenario.system === 'trivial' ? -1 : routes.indexOf(scenario.route as RouteName) * stages.length + stages.indexOf(scenario.system === 'baseline' ? 'baseline' : (scenario.tracing as Stage));
+    const scenarios = [...runsOf.values()].sort((a, b) => position(a.scenario) - position(b.scenario)).map(({ scenario, runs }): ScenarioResult => ({
       ...scenario,
       runs,
       throughput: spread(runs.map((run) => run.throughput)),
@@ -381,6 +445,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
       settings: {
         runs: options.runs,
         durationSeconds: options.durationSeconds,
+        slices: sliceCount,
         warmupSeconds: options.warmupSeconds,
         connections: options.connections,
         users: options.users,

@@ -1,3 +1,5 @@
+import type { LatencyHistogram } from './latency-histogram.js';
+
 /** What the orchestrator asks the load worker to do: a warm-up that is thrown away, then the measured run. */
 export interface LoadJob {
   url: string;
@@ -18,8 +20,10 @@ export interface LoadFigures {
   errors: number;
   timeouts: number;
   durationSeconds: number;
-  /** Latency of 2xx responses (autocannon records whole milliseconds). */
+  /** Latency of 2xx responses, in milliseconds. */
   latencyMs: { p50: number; p99: number; mean: number; max: number };
+  /** The same as counts per tenth of a millisecond, so that several runs can be added up. */
+  latencyHistogram: LatencyHistogram;
   /** CPU time the load generator's process used during the measured run. */
   cpuSeconds: number;
 }

@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 import { sendToParent, serveOneJob } from '../child-job.js';
+import { LatencyRecorder, summarize } from './latency-histogram.js';
 import type { LoadJob, WorkerMessage } from './load-protocol.js';
 
 /**
@@ -21,8 +22,16 @@ async function run(job: LoadJob): Promise<void> {
   if (job.warmupSeconds > 0) await autocannon({ ...common, duration: job.warmupSeconds });
   await send({ type: 'measuring' });
   const before = process.cpuUsage();
-  const result = await autocannon({ ...common, duration: job.durationSeconds });
+  // autocannon's own percentiles are whole milliseconds: every 2xx latency is kept here, to a tenth.
+  const latencies = new LatencyRecorder();
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({ ...common, duration: job.durationSeconds }, (err, finished) => (err ? reject(err) : resolve(finished)));
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.record(responseTime);
+    });
+  });
   const cpu = process.cpuUsage(before);
+  const histogram = latencies.histogram();
   await send({
     type: 'result',
     ok2xx: result['2xx'],
@@ -30,7 +39,8 @@ async function run(job: LoadJob): Promise<void> {
     errors: result.errors,
     timeouts: result.timeouts,
     durationSeconds: result.duration,
-    latencyMs: { p50: result.latency.p50, p99: result.latency.p99, mean: result.latency.average, max: result.latency.max },
+    latencyMs: summarize(histogram),
+    latencyHistogram: histogram,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
   });
 }

@@ -117,7 +117,8 @@ export function formatReport(results: BenchResults): string {
   lines.push(
     `Machine: ${machine.cores} cores (${machine.cpuModel}), ${(machine.memoryBytes / 1024 ** 3).toFixed(1)} GiB, Node ${machine.node}; ` +
       `load average ${machine.loadAverageStart.join(' ')} at the start, ${(machine.loadAverageEnd ?? []).join(' ')} at the end.`,
-    `Settings: ${settings.runs} run(s) of ${settings.durationSeconds} s after ${settings.warmupSeconds} s of warm-up, ` +
+    `Settings: ${settings.runs} run(s); in each, every system warmed up for ${settings.warmupSeconds} s, then every scenario measured for ` +
+      `${settings.durationSeconds} s in ${settings.slices} slice(s) taken in turn with the other scenarios', ` +
       `${settings.connections} connections, ${settings.v1} V1 + ${settings.v2} V2, ${settings.users} users, ` +
       `LOG_LEVEL=${settings.logLevel}, connection policy ${settings.policy}${settings.quick ? ' (--quick: the figures mean nothing)' : ''}. ` +
       'Figures are the median of the runs, (min–max) in brackets; a goal is judged on the median.',

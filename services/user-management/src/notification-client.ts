@@ -66,7 +66,8 @@ function toNotificationError(err: unknown, settings: NotificationClientSettings)
   }
 }
 
-interface Answer {
+/** An answer as it came: status, headers and the whole body. */
+export interface Answer {
   statusCode: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
@@ -81,7 +82,7 @@ function headerValue(value: string | string[] | undefined): string | undefined {
  * `maxResponseBytes`): `request()` would hand the body over as a stream, and reading it cost a dozen promises and
  * stream ticks per call, each of which Node 20's AsyncLocalStorage (the X-Ray context) also pays for.
  */
-function call(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, signal: AbortSignal | undefined): Promise<Answer> {
+export function call(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, signal?: AbortSignal): Promise<Answer> {
   return new Promise((resolve, reject) => {
     let statusCode = 0;
     let headers: IncomingHttpHeaders = {};

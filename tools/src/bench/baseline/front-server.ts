@@ -14,7 +14,7 @@ const env = process.env;
 const appVersion = env.BASELINE_APP_VERSION ?? '1.0.0';
 // NOTIFICATION_SERVICE_HOST/PORT and NOTIFICATION_CONNECTION_POLICY come in the environment, as for the real service.
 const origin = `http://${env.NOTIFICATION_SERVICE_HOST}:${env.NOTIFICATION_SERVICE_PORT}`;
-const dispatcher = await userManagementPool(fileURLToPath(new URL('../../../../', import.meta.url)), env);
+const { dispatcher, call } = await userManagementPool(fileURLToPath(new URL('../../../../', import.meta.url)), env);
 const pool = mysql
   .createPool({
     host: env.DB_HOSTNAME ?? '127.0.0.1',
@@ -37,10 +37,9 @@ function reply(response: http.ServerResponse, status: number, type: string, body
 }
 
 async function notificationXray(response: http.ServerResponse): Promise<void> {
-  const answer = await dispatcher.request({ origin, method: 'GET', path: '/notification/xray', headers: { accept: '*/*' } });
-  const body = Buffer.from(await answer.body.arrayBuffer());
+  const answer = await call(dispatcher, { origin, method: 'GET', path: '/notification/xray', headers: { accept: '*/*' } });
   const type = answer.headers['content-type'];
-  reply(response, answer.statusCode, typeof type === 'string' ? type : json, body);
+  reply(response, answer.statusCode, typeof type === 'string' ? type : json, answer.body);
 }
 
 async function users(response: http.ServerResponse): Promise<void> {

@@ -95,12 +95,12 @@ export const xrayTracing = fp<XrayTracingOptions>(
     app.addHook('onRequest', (request, reply, done) => {
       const req = request.raw;
       const header = parseTraceHeader(req.headers['x-amzn-trace-id']);
-      const decision = samplingDecision(sdk, header, {
+      const decision = samplingDecision(sdk, header, () => ({
         host: req.headers.host,
         httpMethod: req.method,
         urlPath: req.url,
         serviceName: options.segmentName,
-      });
+      }));
       let scope: TraceScope;
       if (decision === false) {
         // Most requests in production: no segment, only the decision for the calls this request makes.

@@ -22,6 +22,8 @@ export interface IncomingTraceHeader {
 
 const noHeader: IncomingTraceHeader = {};
 
+const canonicalHeader = /^Root=(1-[0-9a-f]{8}-[0-9a-f]{24});Parent=([0-9a-f]{16});Sampled=([01])$/;
+
 /**
  * Root, Parent and Sampled of an `X-Amzn-Trace-Id` value (`Root=1-...;Parent=...;Sampled=1`), keys in any case and
  * order, as the SDK reads them; other fields (`Self`, custom data) are left out, as nothing here passes them on.
@@ -30,6 +32,9 @@ const noHeader: IncomingTraceHeader = {};
 export function parseTraceHeader(value: string | string[] | undefined): IncomingTraceHeader {
   const text = Array.isArray(value) ? value[0] : value;
   if (!text) return noHeader;
+  // What X-Ray's SDKs and this kit send, in one match; anything else is read field by field.
+  const canonical = canonicalHeader.exec(text);
+  if (canonical) return { root: canonical[1], parent: canonical[2], sampled: canonical[3] };
   const header: IncomingTraceHeader = {};
   for (let start = 0; start < text.length; ) {
     let end = text.indexOf(';', start);
@@ -54,10 +59,11 @@ export function parseTraceHeader(value: string | string[] | undefined): Incoming
 /**
  * The sampling decision for a request, taken before any segment exists so an unsampled request costs no
  * segment: the caller's when its header says `Sampled=1` or `Sampled=0`, otherwise the SDK's sampler (the
- * daemon's centralized rules, or the local ones). `true`/`false`, or the name of the rule that sampled it.
+ * daemon's centralized rules, or the local ones). `true`/`false`, or the name of the rule that sampled it. The
+ * request's description is made only when the sampler is asked.
  */
-export function samplingDecision(sdk: XraySdk, header: IncomingTraceHeader, request: SampleRequest): boolean | string {
+export function samplingDecision(sdk: XraySdk, header: IncomingTraceHeader, request: () => SampleRequest): boolean | string {
   if (header.sampled === '1') return true;
   if (header.sampled === '0') return false;
-  return (sdk.middleware as unknown as MiddlewareSampler).sampler.shouldSample(request);
+  return (sdk.middleware as unknown as MiddlewareSampler).sampler.shouldSample(request());
 }

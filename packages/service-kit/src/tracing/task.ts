@@ -15,7 +15,7 @@ export async function traceTask<T>(task: string, work: () => Promise<T>): Promis
   if (!runtime || currentScope()) return work();
 
   const { sdk } = runtime;
-  const decision = samplingDecision(sdk, {}, { host: 'task', httpMethod: 'TASK', urlPath: `/${task}`, serviceName: runtime.segmentName });
+  const decision = samplingDecision(sdk, {}, () => ({ host: 'task', httpMethod: 'TASK', urlPath: `/${task}`, serviceName: runtime.segmentName }));
   if (decision === false) return runInScope(new UnsampledTrace(), work);
   const segment = runtime.newSegment(runtime.segmentName, newTraceId(), undefined);
   if (typeof decision === 'string') segment.ruleName = decision;

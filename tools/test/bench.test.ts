@@ -93,6 +93,13 @@ describe('bench statistics and options', () => {
     expect(() => parseBenchOptions(['--runs', '0'])).toThrow(new UsageError('--runs must be an integer from 1 to 20'));
     expect(() => parseBenchOptions(['--duration', 'ten'])).toThrow(new UsageError('--duration must be a number from 0.5 to 600'));
     expect(() => parseBenchOptions(['--fast'])).toThrow(UsageError);
+    expect(parseBenchOptions([])?.nodeOptions).toBeUndefined();
+    expect(parseBenchOptions(['--node-options= --max-semi-space-size=4  --max-old-space-size=80 '])?.nodeOptions).toBe(
+      '--max-semi-space-size=4  --max-old-space-size=80',
+    );
+    for (const bad of ['max-old-space-size=80', '--max-old-space-size=80 ; rm -rf /', '']) {
+      expect(() => parseBenchOptions([`--node-options=${bad}`])).toThrow(new UsageError('--node-options must be Node options separated by spaces, each starting with --, e.g. "--max-old-space-size=80"'));
+    }
   });
 
   it('sorts profiled functions into packages, our workspaces, parts of node and V8', () => {
@@ -169,7 +176,7 @@ describe('npm run bench -- --quick', () => {
 
   beforeAll(async () => {
     outDir = await mkdtemp(path.join(os.tmpdir(), 'bench-test-'));
-    ({ stdout, stderr } = await run(process.execPath, [cli, '--quick', '--out', outDir], { maxBuffer: 16 * 1024 * 1024, timeout: 240_000 }));
+    ({ stdout, stderr } = await run(process.execPath, [cli, '--quick', '--node-options=--max-old-space-size=300', '--out', outDir], { maxBuffer: 16 * 1024 * 1024, timeout: 240_000 }));
     const last = stdout.trimEnd().split('\n').at(-1) ?? '';
     resultsPath = last.replace(/^results: /, '');
     results = JSON.parse(readFileSync(resultsPath, 'utf8')) as BenchResults;
@@ -210,7 +217,8 @@ describe('npm run bench -- --quick', () => {
 
   it('writes every figure to the JSON file', () => {
     expect(results.version).toBe(1);
-    expect(results.settings).toMatchObject({ runs: 1, quick: true, v1: 2, v2: 2, users: 100 });
+    expect(results.settings).toMatchObject({ runs: 1, quick: true, v1: 2, v2: 2, users: 100, nodeOptions: '--max-old-space-size=300' });
+    expect(stdout).toContain('our services with NODE_OPTIONS="--max-old-space-size=300"');
     expect(results.machine.cores).toBeGreaterThan(0);
     expect(results.machine.node).toBe(process.version);
     expect(results.scenarios.map((s) => s.id).sort()).toEqual(

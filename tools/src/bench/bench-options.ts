@@ -24,10 +24,12 @@ export interface BenchOptions {
   profile: boolean;
   /** Requests per second of the profiled runs: one fixed rate, so every configuration is compared at the same load. */
   profileRate: number;
+  /** NODE_OPTIONS of our services (V8 heap limits, say); the baseline and the load generator keep Node's defaults. */
+  nodeOptions: string | undefined;
 }
 
 export const usage = `usage: npm run bench -- [--runs N] [--duration S] [--warmup S] [--connections C] [--log-level L]
-                        [--policy P] [--out DIR] [--profile [--profile-rate R]] [--quick]
+                        [--policy P] [--node-options=FLAGS] [--out DIR] [--profile [--profile-rate R]] [--quick]
 
 Measures, on this machine, our local stack at 2 V1 + 2 V2 against a bare-http baseline of the same chain, with
 tracing off, on (every request sampled) and on without sampling; start-up time and memory of each service; and the
@@ -39,6 +41,9 @@ load generator's own ceiling. Prints markdown tables and, last, "results: <path 
   --connections C  concurrent connections of the load generator (default 50)
   --log-level L    LOG_LEVEL of our services (default warn: request logs would measure the terminal)
   --policy P       NOTIFICATION_CONNECTION_POLICY for ours and the baseline (default: user management's default)
+  --node-options=FLAGS
+                   NODE_OPTIONS of our services, e.g. --node-options="--max-semi-space-size=4 --max-old-space-size=80" to
+                   see what a smaller heap saves in memory and costs in throughput (default: none)
   --out DIR        where the JSON goes (default bench-results)
   --profile        then profile the servers' CPU at one fixed request rate (the baseline; ours with tracing
                    off, on and on without sampling) and show where each request's CPU time goes
@@ -59,6 +64,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         connections: { type: 'string' },
         'log-level': { type: 'string' },
         policy: { type: 'string' },
+        'node-options': { type: 'string' },
         out: { type: 'string' },
         quick: { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
@@ -77,6 +83,10 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new UsageError('--log-level must be one of fatal, error, warn, info, debug, trace, silent');
   }
+  const nodeOptions = values['node-options']?.trim();
+  if (nodeOptions !== undefined && !/^--[a-z0-9-]+(=\S+)?(\s+--[a-z0-9-]+(=\S+)?)*$/.test(nodeOptions)) {
+    throw new UsageError('--node-options must be Node options separated by spaces, each starting with --, e.g. "--max-old-space-size=80"');
+  }
   return {
     quick,
     runs: numberFlag('runs', values.runs, quick ? 1 : 3, 1, 20, true),
@@ -89,5 +99,6 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     outDir: values.out ?? 'bench-results',
     profile: values.profile === true,
     profileRate: numberFlag('profile-rate', values['profile-rate'], quick ? 200 : 500, 10, 100_000, true),
+    nodeOptions: nodeOptions || undefined,
   };
 }

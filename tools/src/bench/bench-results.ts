@@ -119,6 +119,8 @@ export interface BenchResults {
     v2: number;
     logLevel: string;
     policy: string;
+    /** NODE_OPTIONS our services ran with (`--node-options`), when any. */
+    nodeOptions?: string;
     quick: boolean;
     profile: boolean;
     profileRate?: number;

@@ -169,10 +169,14 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
   try {
     sink = await startXraySink();
     const activeSink = sink;
-    const tracingEnv = (mode: TracingMode): Record<string, string> =>
-      mode === 'off'
+    // Our services' NODE_OPTIONS replace any the bench itself was started with: the flags measured are the ones named.
+    const nodeEnv: Record<string, string> = options.nodeOptions ? { NODE_OPTIONS: options.nodeOptions } : {};
+    const tracingEnv = (mode: TracingMode): Record<string, string> => ({
+      ...nodeEnv,
+      ...(mode === 'off'
         ? { AWS_XRAY_SDK_ENABLED: 'false' }
-        : { AWS_XRAY_SDK_ENABLED: 'true', AWS_XRAY_DAEMON_ADDRESS: activeSink.address, XRAY_SAMPLING_RULES_FILE: rulesFile[mode] };
+        : { AWS_XRAY_SDK_ENABLED: 'true', AWS_XRAY_DAEMON_ADDRESS: activeSink.address, XRAY_SAMPLING_RULES_FILE: rulesFile[mode] }),
+    });
     const standaloneEnv: Record<ServiceName, Record<string, string>> = {
       notification: { ...tracingEnv('on'), LOG_LEVEL: options.logLevel, APP_VERSION: 'V1', AWS_MAIL_SERVER_HOST: '127.0.0.1' },
       'user-management': {
@@ -330,8 +334,8 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     const profiles: CpuProfileFigures[] = [];
     if (options.profile) {
       const preload = pathToFileURL(entryPath('cpu-profiler')).href;
-      const profilerEnv = (directory: string): Record<string, string> => ({
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim(),
+      const profilerEnv = (directory: string, system: SystemName): Record<string, string> => ({
+        NODE_OPTIONS: `${(system === 'ours' ? options.nodeOptions : undefined) ?? process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim(),
         BENCH_CPU_PROFILE_DIR: directory,
       });
       for (const stage of profiledStages) {
@@ -340,12 +344,12 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
           await mkdir(directory);
           const target =
             stage === 'baseline'
-              ? await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version, env: profilerEnv(directory) })
+              ? await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version, env: profilerEnv(directory, 'baseline') })
               : await startOurStack({
                   v1,
                   v2,
                   databaseEnv: database.env,
-                  serviceEnv: { ...tracingEnv(stage), LOG_LEVEL: options.logLevel, ...profilerEnv(directory) },
+                  serviceEnv: { ...tracingEnv(stage), LOG_LEVEL: options.logLevel, ...profilerEnv(directory, 'ours') },
                   usermgmtEnv: policyEnv,
                 });
           // One fixed rate for every configuration, so CPU per request compares like with like (a saturated
@@ -453,6 +457,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         v2,
         logLevel: options.logLevel,
         policy,
+        ...(options.nodeOptions ? { nodeOptions: options.nodeOptions } : {}),
         quick: options.quick,
         profile: options.profile,
         ...(options.profile ? { profileRate: options.profileRate } : {}),

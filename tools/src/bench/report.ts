@@ -120,7 +120,8 @@ export function formatReport(results: BenchResults): string {
     `Settings: ${settings.runs} run(s); in each, every system warmed up for ${settings.warmupSeconds} s, then every scenario measured for ` +
       `${settings.durationSeconds} s in ${settings.slices} slice(s) taken in turn with the other scenarios', ` +
       `${settings.connections} connections, ${settings.v1} V1 + ${settings.v2} V2, ${settings.users} users, ` +
-      `LOG_LEVEL=${settings.logLevel}, connection policy ${settings.policy}${settings.quick ? ' (--quick: the figures mean nothing)' : ''}. ` +
+      `LOG_LEVEL=${settings.logLevel}, connection policy ${settings.policy}` +
+      `${settings.nodeOptions ? `, our services with NODE_OPTIONS="${settings.nodeOptions}"` : ''}${settings.quick ? ' (--quick: the figures mean nothing)' : ''}. ` +
       'Figures are the median of the runs, (min–max) in brackets; a goal is judged on the median.',
     '',
     '| Scenario | Throughput (req/s) | p50 (ms) | p99 (ms) | Failed | CPU cores: load generator / servers / other processes on the machine |',

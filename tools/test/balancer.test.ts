@@ -45,17 +45,21 @@ async function spread(port: number, count: number, parallel = 8): Promise<Record
   return tally;
 }
 
-/** A raw TCP backend: HTTP 200 on the health path; otherwise it answers only after the client's FIN, or resets on "boom". */
-async function startHalfCloseBackend(): Promise<{ port: number; closed: Promise<string>[]; close(): Promise<void> }> {
+/**
+ * A raw TCP backend: HTTP 200 on the health path; otherwise it answers only after the client's FIN, resets on
+ * "boom", and after a FIN following "hold" answers nothing, keeping its side open.
+ */
+async function startHalfCloseBackend(): Promise<{ port: number; closed: Promise<string>[]; held: net.Socket[]; close(): Promise<void> }> {
   // How each connection ended on the backend's side: 'reset' or 'clean'.
   const closed: Promise<string>[] = [];
+  const held: net.Socket[] = [];
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     let ending = 'clean';
     closed.push(new Promise((resolve) => socket.on('close', () => resolve(ending))));
     let received = '';
     socket.setEncoding('utf8');
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      ending = err.code === 'ECONNRESET' ? 'reset' : (err.code ?? 'error');
+      ending = err.code === 'ECONNRESET' || err.code === 'EPIPE' ? 'reset' : (err.code ?? 'error');
     });
     socket.on('data', (chunk: string) => {
       received += chunk;
@@ -66,7 +70,8 @@ async function startHalfCloseBackend(): Promise<{ port: number; closed: Promise<
       }
     });
     socket.on('end', () => {
-      if (!socket.writableEnded) socket.end(`echo:${received}`);
+      if (received.includes('hold')) held.push(socket);
+      else if (!socket.writableEnded) socket.end(`echo:${received}`);
     });
   });
   server.listen(0, '127.0.0.1');
@@ -74,6 +79,7 @@ async function startHalfCloseBackend(): Promise<{ port: number; closed: Promise<
   const result = {
     port: (server.address() as net.AddressInfo).port,
     closed,
+    held,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   cleanups.push(result.close);
@@ -239,6 +245,33 @@ describe('balancer', () => {
       net.connect({ host: '127.0.0.1', port: balancer.port }).on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? ''));
     });
     expect(refused).toBe('ECONNREFUSED');
+  });
+
+  it('close() also lets go of a connection it has half-closed: its socket is closed, not left open', async () => {
+    const backend = await startHalfCloseBackend();
+    const balancer = await createBalancer({ port: 0, backends: [{ host: '127.0.0.1', port: backend.port }], healthPath, healthIntervalMs: 100 });
+    cleanups.push(() => balancer.close());
+    await balancer.whenHealthy({ host: '127.0.0.1', port: backend.port });
+    const client = net.connect({ host: '127.0.0.1', port: balancer.port, allowHalfOpen: true });
+    client.on('error', () => {});
+    client.end('hold');
+    // The balancer passed the FIN on, so its socket to the backend is half-closed, the backend's side still open.
+    await until(() => backend.held.length === 1, 'the FIN to reach the backend');
+    const backendSide = backend.closed.at(-1)!;
+
+    await balancer.close();
+    // A socket only marked destroyed, its descriptor left open, would take these writes without a word.
+    const [held] = backend.held;
+    const ending = await new Promise<string>((resolve) => {
+      const writes = setInterval(() => held!.write('late'), 20);
+      const giveUp = setTimeout(() => resolve('still open'), 3000);
+      void backendSide.then((how) => {
+        clearInterval(writes);
+        clearTimeout(giveUp);
+        resolve(how);
+      });
+    });
+    expect(ending).toBe('reset');
   });
 
   it('rejects whenHealthy for a backend that never becomes healthy or is removed', async () => {

@@ -54,30 +54,8 @@ function seconds(us: number): string {
   return `${whole}.${String(us - whole * 1e6).padStart(6, '0')}`;
 }
 
-/** A JSON string literal: the value escaped as JSON requires. */
+/** JSON of a string (escaped) or of a small object of data (http, sql, annotations). */
 const quoted = JSON.stringify;
-
-function httpJson(http: HttpData): string {
-  const parts: string[] = [];
-  const { request, response } = http;
-  if (request) {
-    const fields: string[] = [];
-    if (request.method !== undefined) fields.push(`"method":${quoted(request.method)}`);
-    if (request.url !== undefined) fields.push(`"url":${quoted(request.url)}`);
-    if (request.client_ip !== undefined) fields.push(`"client_ip":${quoted(request.client_ip)}`);
-    if (request.user_agent !== undefined) fields.push(`"user_agent":${quoted(request.user_agent)}`);
-    if (request.x_forwarded_for !== undefined) fields.push(`"x_forwarded_for":${request.x_forwarded_for}`);
-    if (request.traced !== undefined) fields.push(`"traced":${request.traced}`);
-    parts.push(`"request":{${fields.join(',')}}`);
-  }
-  if (response) {
-    const fields: string[] = [];
-    if (response.status !== undefined) fields.push(`"status":${response.status}`);
-    if (response.content_length !== undefined) fields.push(`"content_length":${response.content_length}`);
-    parts.push(`"response":{${fields.join(',')}}`);
-  }
-  return `{${parts.join(',')}}`;
-}
 
 /** The frames of a V8 stack trace as X-Ray shows them (file, line, function), at most 50. */
 function framesOf(stack: string | undefined): StackFrame[] {
@@ -180,7 +158,7 @@ export abstract class TraceEntity {
   protected json(extra: string): string {
     let out = `{"name":${quoted(this.name)},"id":"${this.id}","start_time":${seconds(this.startUs)}`;
     out += this.endUs === undefined ? ',"in_progress":true' : `,"end_time":${seconds(this.endUs)}`;
-    if (this.http) out += `,"http":${httpJson(this.http)}`;
+    if (this.http) out += `,"http":${quoted(this.http)}`;
     if (this.error) out += ',"error":true';
     if (this.fault) out += ',"fault":true';
     if (this.throttle) out += ',"throttle":true';

@@ -1,8 +1,13 @@
-import { Type, type TUnsafe } from '@sinclair/typebox';
+import { Kind, Type, TypeRegistry, type TUnsafe } from '@sinclair/typebox';
+
+// stringEnum's schemas are of this kind, so that TypeBox's checks (loadConfig's) know them; Ajv sees a plain enum.
+const stringEnumKind = 'StringEnum';
+TypeRegistry.Set<{ enum: readonly string[] }>(stringEnumKind, (schema, value) => typeof value === 'string' && schema.enum.includes(value));
 
 /** A string that must be one of `values`: a plain JSON-schema enum, so the boot error can list the choices. */
 export function stringEnum<const T extends readonly string[]>(values: T, defaultValue?: T[number]): TUnsafe<T[number]> {
   return Type.Unsafe<T[number]>({
+    [Kind]: stringEnumKind,
     type: 'string',
     enum: [...values],
     ...(defaultValue === undefined ? {} : { default: defaultValue }),

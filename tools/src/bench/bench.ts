@@ -26,7 +26,7 @@ import { choosePolicy } from './policy-support.js';
 import { systemCpuMsPerResponse } from './cpu-accounting.js';
 import { startOurStack, type OurStack } from './our-stack.js';
 import { joinSlices } from './slices.js';
-import { listeningPid, machineInfo, residentBytes } from './proc-stats.js';
+import { listeningPid, machineInfo, residentBytes, waitForQuietMachine } from './proc-stats.js';
 import { summarizeProfiles } from './profile-summary.js';
 import { measureStartup, repositoryRoot, type ServiceName } from './service-startup.js';
 import { ratios, spread } from './statistics.js';
@@ -263,9 +263,14 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     for (let r = 0; r < options.runs; r += 1) {
       log(`run ${r + 1} of ${options.runs}`);
       for (const service of ['notification', 'user-management'] as const) {
+        const wait = await waitForQuietMachine();
         const figures = await measureStartup(service, standaloneEnv[service]);
         startup[service].push(figures.readyMs);
-        log(`  ${service}: ready ${figures.readyMs} ms after process start (RSS ${mb(figures.rssBytes)} MB)`);
+        log(
+          `  ${service}: ready ${figures.readyMs} ms after process start (RSS ${mb(figures.rssBytes)} MB); ` +
+            `${wait.quiet ? 'started' : 'machine still busy, started anyway'} after ${wait.waitedMs} ms of waiting, ` +
+            `cores ${Math.round(wait.busyShare * 100)}% busy`,
+        );
       }
 
       const trivial = forkEntry(entryPath('baseline/back-server'), { ...process.env, BASELINE_VERSION: 'V1' });

@@ -105,3 +105,43 @@ export function listeningPid(port: number): number | undefined {
   }
   return undefined;
 }
+
+function cpuTimes(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const { times } of os.cpus()) {
+    const used = times.user + times.nice + times.sys + times.irq;
+    busy += used;
+    total += used + times.idle;
+  }
+  return { busy, total };
+}
+
+/** Share of all cores' time spent busy over the next `windowMs` (0 to 1), whichever processes used it. */
+export async function machineBusyShare(windowMs: number): Promise<number> {
+  const before = cpuTimes();
+  await new Promise((resolve) => setTimeout(resolve, windowMs));
+  const after = cpuTimes();
+  const total = after.total - before.total;
+  return total > 0 ? Math.min(1, Math.max(0, (after.busy - before.busy) / total)) : 0;
+}
+
+export interface QuietWait {
+  waitedMs: number;
+  /** Busy share of the last window measured. */
+  busyShare: number;
+  quiet: boolean;
+}
+
+/**
+ * Waits until one window of `windowMs` finds the machine busy less than `threshold` of its cores, for at most `maxMs`:
+ * processes of the bench's last phase may still be exiting, and a start-up timed meanwhile measures them too.
+ */
+export async function waitForQuietMachine({ threshold = 0.2, windowMs = 250, maxMs = 10_000 } = {}): Promise<QuietWait> {
+  const started = performance.now();
+  for (;;) {
+    const busyShare = await machineBusyShare(windowMs);
+    const waitedMs = Math.round(performance.now() - started);
+    if (busyShare < threshold || waitedMs >= maxMs) return { waitedMs, busyShare: Math.round(busyShare * 100) / 100, quiet: busyShare < threshold };
+  }
+}

@@ -1,8 +1,7 @@
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LoadFigures, LoadJob, WorkerMessage } from './load-protocol.js';
-import { cpuSeconds } from './proc-stats.js';
+import { cpuSeconds, machineTicks } from './proc-stats.js';
 
 /** A process whose CPU time is accounted during a measured run, under a role name such as `user-management`. */
 export interface WatchedProcess {
@@ -27,16 +26,6 @@ export interface LoadRun extends LoadFigures {
 }
 
 const workerPath = fileURLToPath(new URL('./load-worker.js', import.meta.url));
-
-/** Busy and total jiffies of all cores together, from the first line of /proc/stat. */
-function machineTicks(): { busy: number; total: number; cores: number } {
-  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
-  const values = (lines[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-  const total = values.slice(0, 8).reduce((sum, value) => sum + value, 0);
-  const idle = (values[3] ?? 0) + (values[4] ?? 0);
-  const cores = lines.filter((line) => /^cpu\d+ /.test(line)).length;
-  return { busy: total - idle, total, cores };
-}
 
 interface Snapshot {
   at: number;

@@ -106,22 +106,21 @@ export function listeningPid(port: number): number | undefined {
   return undefined;
 }
 
-function cpuTimes(): { busy: number; total: number } {
-  let busy = 0;
-  let total = 0;
-  for (const { times } of os.cpus()) {
-    const used = times.user + times.nice + times.sys + times.irq;
-    busy += used;
-    total += used + times.idle;
-  }
-  return { busy, total };
+/** Busy and total jiffies of all cores together, from the first line of /proc/stat. */
+export function machineTicks(): { busy: number; total: number; cores: number } {
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  const values = (lines[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const total = values.slice(0, 8).reduce((sum, value) => sum + value, 0);
+  const idle = (values[3] ?? 0) + (values[4] ?? 0);
+  const cores = lines.filter((line) => /^cpu\d+ /.test(line)).length;
+  return { busy: total - idle, total, cores };
 }
 
 /** Share of all cores' time spent busy over the next `windowMs` (0 to 1), whichever processes used it. */
 export async function machineBusyShare(windowMs: number): Promise<number> {
-  const before = cpuTimes();
+  const before = machineTicks();
   await new Promise((resolve) => setTimeout(resolve, windowMs));
-  const after = cpuTimes();
+  const after = machineTicks();
   const total = after.total - before.total;
   return total > 0 ? Math.min(1, Math.max(0, (after.busy - before.busy) / total)) : 0;
 }

@@ -201,6 +201,50 @@ describe('connection policy through a connection-balancing ClusterIP stand-in', 
     }
   });
 
+  it('does not spin on an upstream that refuses connections: one burst of probes, then one a probe interval', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((resolve) => closed.close(resolve));
+    const pool = new InstanceBalancedPool(url, { probePath: '/notification/health/ready', probeIntervalMs: 200 });
+    pools.push(pool);
+    await expect(request(`${url}/notification/xray`, { dispatcher: pool })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    // The call's discovery (4 probes) and the one tick that followed traffic (1); a probe loop would have made thousands.
+    const probes = pool.stats().probes;
+    expect(probes).toBeGreaterThanOrEqual(4);
+    expect(probes).toBeLessThanOrEqual(5);
+  });
+
+  it('does not spin on an upstream that is up but not ready: a bounded discovery, then a pause', async () => {
+    let probed = 0;
+    const unready = createServer((req, res) => {
+      if (req.url === '/notification/health/ready') probed += 1;
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"DOWN"}');
+    });
+    await new Promise<void>((resolve) => unready.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(unready.address() as AddressInfo).port}`;
+      const pool = new InstanceBalancedPool(url, { probePath: '/notification/health/ready', probeIntervalMs: 200 });
+      pools.push(pool);
+      for (let i = 0; i < 3; i += 1) {
+        const res = await request(`${url}/notification/xray`, { dispatcher: pool });
+        await res.body.text();
+        expect(res.statusCode).toBe(503);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 450));
+      // One discovery ends after 8 fruitless probes (a few more were already on their way); the calls that followed
+      // it fell in its pause, and one tick probed once.
+      expect(pool.stats().probes).toBe(probed);
+      expect(probed).toBeGreaterThanOrEqual(8);
+      expect(probed).toBeLessThanOrEqual(12);
+      expect(pool.stats().mode).toBe('instance');
+    } finally {
+      unready.closeAllConnections();
+      await new Promise((resolve) => unready.close(resolve));
+    }
+  });
+
   it('falls back to plain pooling behind a layer-7 proxy or an upstream without the header', async () => {
     let n = 0;
     const proxyLike = createServer((req, res) => {

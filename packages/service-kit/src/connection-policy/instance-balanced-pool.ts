@@ -103,6 +103,9 @@ export class InstanceBalancedPool extends Dispatcher {
   /** Consecutive probes that found no new instance; discovery goes on until this passes a bound that grows with K. */
   private fruitlessProbes = 0;
   private discovering = false;
+  /** A discovery that found no instance at all (the upstream is down or not ready) holds the next one off until then. */
+  private quietUntil = 0;
+  private readonly probeIntervalMs: number;
   private trafficSinceTick = false;
   private peakInFlight = 0;
   private inFlight = 0;
@@ -115,7 +118,8 @@ export class InstanceBalancedPool extends Dispatcher {
     this.probePath = options.probePath;
     this.clientOptions = options.clientOptions ?? {};
     this.onModeChange = options.onModeChange;
-    this.timer = setInterval(() => this.tick(), options.probeIntervalMs ?? 1000);
+    this.probeIntervalMs = options.probeIntervalMs ?? 1000;
+    this.timer = setInterval(() => this.tick(), this.probeIntervalMs);
     this.timer.unref();
   }
 
@@ -274,6 +278,7 @@ export class InstanceBalancedPool extends Dispatcher {
       connection.instance = id;
       if (!known) {
         this.fruitlessProbes = 0;
+        this.quietUntil = 0;
         this.startDiscovery();
       }
     }
@@ -286,7 +291,7 @@ export class InstanceBalancedPool extends Dispatcher {
   }
 
   private startDiscovery(): void {
-    if (this.discovering || this.mode === 'pooled') return;
+    if (this.discovering || this.mode === 'pooled' || performance.now() < this.quietUntil) return;
     this.discovering = true;
     this.fruitlessProbes = 0;
     for (let i = 0; i < 4; i += 1) this.probe();
@@ -317,6 +322,8 @@ export class InstanceBalancedPool extends Dispatcher {
         const raw = res.headers[instanceHeader];
         const id = Array.isArray(raw) ? raw[0] : raw;
         if (res.statusCode !== 200 || !id) {
+          // Not ready, or not an instance that names itself: nothing found.
+          this.fruitlessProbes += 1;
           this.drop(connection);
           return;
         }
@@ -328,15 +335,26 @@ export class InstanceBalancedPool extends Dispatcher {
           if (group.length > this.wanted()) this.drop(connection);
         }
       })
-      .catch(() => this.drop(connection))
+      .catch(() => {
+        // Refused, reset or timed out: probing again at once would only spin; the next call or tick looks again.
+        this.drop(connection);
+        this.endDiscovery();
+      })
       .finally(() => {
         connection.inFlight -= 1;
         this.probesInFlight -= 1;
         if (this.discovering) {
           if (this.fruitlessProbes < this.discoveryBound()) this.probe();
-          else this.discovering = false;
+          else this.endDiscovery();
         }
       });
+  }
+
+  private endDiscovery(): void {
+    this.discovering = false;
+    // Every call starts a discovery while no instance is known: without a pause, an upstream that is down or not ready
+    // would get a burst of probes per call.
+    if (this.groups().size === 0) this.quietUntil = performance.now() + this.probeIntervalMs;
   }
 
   private tick(): void {

@@ -8,3 +8,5 @@ export {
   type PoolMode,
   type PoolStats,
 } from './connection-policy/instance-balanced-pool.js';
+// undici's Pool without undici's index (see undici-classes.ts), for a service's other connection policies.
+export { Pool } from './connection-policy/undici-classes.js';

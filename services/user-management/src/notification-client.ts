@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { traceDispatcher, traceTask } from '@canary/service-kit';
-import { InstanceBalancedPool } from '@canary/service-kit/connection-policy';
+import { InstanceBalancedPool, Pool } from '@canary/service-kit/connection-policy';
 import type { UserManagementConfig } from './config.js';
 
 export interface NotificationResponse {

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Client, DecoratorHandler, Dispatcher } from 'undici';
+import type { Client, Dispatcher } from 'undici';
+import * as undici from './undici-classes.js';
 import { instanceHeader } from './instance-header.js';
 
 export { instanceHeader };
@@ -48,7 +49,7 @@ class Connection {
 type Observer = (statusCode: number, headers: IncomingHttpHeaders) => void;
 
 /** Passes everything through to the caller's handler; tells the pool who answered and when the call is over. */
-class ObservingHandler extends DecoratorHandler {
+class ObservingHandler extends undici.DecoratorHandler {
   constructor(
     handler: Dispatcher.DispatchHandler,
     private readonly observe: Observer,
@@ -73,9 +74,41 @@ class ObservingHandler extends DecoratorHandler {
   }
 }
 
-const base = DecoratorHandler.prototype as unknown as Required<
+const base = undici.DecoratorHandler.prototype as unknown as Required<
   Pick<Dispatcher.DispatchHandler, 'onResponseStart' | 'onResponseEnd' | 'onResponseError'>
 >;
+
+/**
+ * A GET of `path` whose body is discarded: its final status and headers. Through `dispatch`, because `request()`
+ * is added to every dispatcher by undici's index, which this module does not load (see undici-classes.ts).
+ */
+function probeRequest(client: Client, path: string, timeoutMs: number): Promise<{ statusCode: number; headers: IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    let answer: { statusCode: number; headers: IncomingHttpHeaders } | undefined;
+    try {
+      client.dispatch(
+        { method: 'GET', path, headersTimeout: timeoutMs, bodyTimeout: timeoutMs },
+        {
+          // Its presence tells undici this handler uses the controller API (onResponse*), as ObservingHandler does.
+          onRequestStart() {},
+          onResponseStart(_controller, statusCode, headers) {
+            if (statusCode >= 200) answer = { statusCode, headers: headers as IncomingHttpHeaders };
+          },
+          onResponseData() {},
+          onResponseEnd() {
+            if (answer) resolve(answer);
+            else reject(new Error(`${path}: no final response`));
+          },
+          onResponseError(_controller, error) {
+            reject(error);
+          },
+        },
+      );
+    } catch (err) {
+      reject(err as Error);
+    }
+  });
+}
 
 /**
  * A connection pool that spreads requests evenly over the instances behind a connection-balanced address
@@ -87,7 +120,7 @@ const base = DecoratorHandler.prototype as unknown as Required<
  * request N to instance N mod K. New instances are found by probe connections (a burst when the set changes, then one a
  * second while traffic flows); instances that go away close their connections and drop out.
  */
-export class InstanceBalancedPool extends Dispatcher {
+export class InstanceBalancedPool extends undici.Dispatcher {
   private readonly origin: URL;
   private readonly connections = new Set<Connection>();
   private readonly requestsByInstance = new Map<string, number>();
@@ -201,7 +234,7 @@ export class InstanceBalancedPool extends Dispatcher {
   }
 
   private open(): Connection {
-    const client = new Client(this.origin, { ...this.clientOptions, pipelining: 1 });
+    const client = new undici.Client(this.origin, { ...this.clientOptions, pipelining: 1 });
     const connection = new Connection(client);
     const drop = (): void => this.drop(connection);
     // One Connection is one socket's life: after it closes, a reconnect could reach another instance.
@@ -315,10 +348,8 @@ export class InstanceBalancedPool extends Dispatcher {
     this.probesSent += 1;
     connection.inFlight += 1;
     const before = new Set(this.groups().keys());
-    connection.client
-      .request({ method: 'GET', path: this.probePath, headersTimeout: 2000, bodyTimeout: 2000 })
-      .then(async (res) => {
-        await res.body.dump();
+    probeRequest(connection.client, this.probePath, 2000)
+      .then((res) => {
         const raw = res.headers[instanceHeader];
         const id = Array.isArray(raw) ? raw[0] : raw;
         if (res.statusCode !== 200 || !id) {

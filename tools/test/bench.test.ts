@@ -209,6 +209,8 @@ describe('npm run bench -- --quick', () => {
       '| /usermgmt/notification-xray — ours, tracing on, default sampling (1/s + 5%) |',
       '| notification |',
       '| user-management |',
+      '| baseline front (bare http, for reference) | |',
+      '| baseline back (bare http, for reference) | |',
     ]) {
       expect(stdout).toContain(label);
     }
@@ -258,6 +260,14 @@ describe('npm run bench -- --quick', () => {
       expect(s.startupMs.median).toBeGreaterThan(0);
       expect(s.rssIdleMB.median).toBeGreaterThan(0);
       expect(s.rssAfterLoadMB.median).toBeGreaterThan(0);
+    }
+    // The baseline's processes are sampled as ours are: once idle and once after load, per run.
+    expect(results.baselineMemory.map((b) => b.process)).toEqual(['front', 'back']);
+    for (const b of results.baselineMemory) {
+      expect(b.rssIdleMB.runs).toHaveLength(1);
+      expect(b.rssAfterLoadMB.runs).toHaveLength(1);
+      expect(b.rssIdleMB.median).toBeGreaterThan(0);
+      expect(b.rssAfterLoadMB.median).toBeGreaterThan(0);
     }
     expect(results.generator.ceiling.median).toBeGreaterThan(0);
   });

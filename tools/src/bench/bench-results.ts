@@ -76,6 +76,17 @@ export interface ServiceFigures {
   rssAfterLoadMB: Spread;
 }
 
+/**
+ * The baseline's processes, sampled as ours are: what a bare-http Node process doing the same work holds, for reading
+ * our services' figures against (no goal applies to them).
+ */
+export interface BaselineMemory {
+  /** `front`: user management's part (the same mysql2 pool and undici client); `back`: the largest notification replica. */
+  process: 'front' | 'back';
+  rssIdleMB: Spread;
+  rssAfterLoadMB: Spread;
+}
+
 export interface GeneratorCheck {
   /** Throughput of the load generator against one trivial bare-http server. */
   ceiling: Spread;
@@ -128,6 +139,7 @@ export interface BenchResults {
   scenarios: ScenarioResult[];
   comparisons: Comparison[];
   services: ServiceFigures[];
+  baselineMemory: BaselineMemory[];
   generator: GeneratorCheck;
   /** Whether the baseline answered the same JSON as ours (the xray body with its version blanked out). */
   sameBodies: Record<RouteName, boolean>;

@@ -15,6 +15,7 @@ import {
   type RouteName,
   type ScenarioResult,
   type ScenarioRun,
+  type BaselineMemory,
   type ServiceFigures,
   type SystemName,
   tracingLabel,
@@ -150,9 +151,15 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     runsOf.set(scenario.id, entry);
   };
   const startup: Record<ServiceName, number[]> = { notification: [], 'user-management': [] };
-  const rss: Record<ServiceName, { idle: number[]; after: number[] }> = {
+  type RssSamples = { idle: number[]; after: number[] };
+  // Keyed by process role: ours, and the baseline's, sampled the same way as a reference for what Node itself holds.
+  const rss: Record<ServiceName, RssSamples> = {
     notification: { idle: [], after: [] },
     'user-management': { idle: [], after: [] },
+  };
+  const baselineRss: Record<'front' | 'notification', RssSamples> = {
+    front: { idle: [], after: [] },
+    notification: { idle: [], after: [] },
   };
   const stackWarnings: BenchResults['stackWarnings'] = [];
   const bodies: Partial<Record<'baseline' | 'ours', Record<RouteName, unknown>>> = {};
@@ -208,10 +215,12 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     const others: WatchedProcess[] = [{ role: 'xray-sink', pid: activeSink.pid }, ...(databasePid ? [{ role: 'database', pid: databasePid }] : [])];
     const withSink = (processes: WatchedProcess[]): WatchedProcess[] => [...processes, ...others];
 
-    const sampleRss = (stack: OurStack, when: 'idle' | 'after'): void => {
-      for (const service of ['notification', 'user-management'] as const) {
-        const pids = stack.processes.filter((p) => p.role === service).map((p) => p.pid);
-        rss[service][when].push(Math.max(...pids.map((pid) => residentBytes(pid))));
+    /** The largest RSS among each role's processes (a service's replicas), into that role's samples. */
+    const sampleRss = (system: RunningSystem, when: 'idle' | 'after'): void => {
+      const into: Record<string, RssSamples> = system.ours ? rss : baselineRss;
+      for (const [role, samples] of Object.entries(into)) {
+        const pids = system.processes.filter((p) => p.role === role).map((p) => p.pid);
+        samples[when].push(Math.max(...pids.map((pid) => residentBytes(pid))));
       }
     };
 
@@ -294,10 +303,8 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         for (const stage of stages) {
           const system = await startSystem(stage, r + 1);
           systems.set(stage, system);
-          if (system.ours) {
-            await sleep(500);
-            sampleRss(system.ours, 'idle');
-          }
+          await sleep(500);
+          sampleRss(system, 'idle');
         }
         bodies.baseline ??= await sampleBodies(systems.get('baseline')!.url);
         bodies.ours ??= await sampleBodies(systems.get('off')!.url);
@@ -332,7 +339,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
               `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request` : ''}`,
           );
         }
-        for (const system of systems.values()) if (system.ours) sampleRss(system.ours, 'after');
+        for (const system of systems.values()) sampleRss(system, 'after');
       });
     }
 
@@ -441,6 +448,13 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         rssAfterLoadMB: spread(rss[service].after.map(mb)),
       }),
     );
+    const baselineMemory = (['front', 'notification'] as const).map(
+      (role): BaselineMemory => ({
+        process: role === 'front' ? 'front' : 'back',
+        rssIdleMB: spread(baselineRss[role].idle.map(mb)),
+        rssAfterLoadMB: spread(baselineRss[role].after.map(mb)),
+      }),
+    );
     const ceiling = scenarios.find((s) => s.id === ceilingScenario.id) as ScenarioResult;
     const stacked = scenarios.filter((s) => s.system !== 'trivial');
     const highestMeasured = Math.max(...stacked.map((s) => s.throughput.median));
@@ -470,6 +484,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
       scenarios,
       comparisons,
       services,
+      baselineMemory,
       generator: {
         ceiling: ceiling.throughput,
         highestMeasured,

@@ -190,6 +190,10 @@ export function formatReport(results: BenchResults): string {
         `${formatSpread(s.rssAfterLoadMB, 1)} ${verdict(s.rssAfterLoadMB.median < goals.rssMB)} |`,
     );
   }
+  for (const b of results.baselineMemory) {
+    const name = b.process === 'front' ? 'baseline front (bare http, for reference)' : 'baseline back (bare http, for reference)';
+    lines.push(`| ${name} | | ${formatSpread(b.rssIdleMB, 1)} | ${formatSpread(b.rssAfterLoadMB, 1)} |`);
+  }
 
   const g = results.generator;
   lines.push(

@@ -9,13 +9,13 @@ import type { BenchOptions } from './bench-options.js';
 import { createBenchDatabase } from './bench-database.js';
 import {
   routePaths,
+  type BaselineMemory,
   type BenchResults,
   type Comparison,
   type CpuProfileFigures,
   type RouteName,
   type ScenarioResult,
   type ScenarioRun,
-  type BaselineMemory,
   type ServiceFigures,
   type SystemName,
   tracingLabel,

@@ -259,12 +259,14 @@ describe('npm run bench -- --quick', () => {
       expect(s.startupMs.runs).toHaveLength(1);
       expect(s.startupMs.median).toBeGreaterThan(0);
     }
-    // The baseline's processes are sampled as ours are: once idle and once after load, per run (ours: per stack).
+    // The baseline's processes are sampled as ours are: idle, as the load stops and a while later, per run (ours: per stack).
     expect(results.baselineMemory.map((b) => b.process)).toEqual(['front', 'back']);
-    expect(results.baselineMemory.flatMap((b) => [b.rssIdleMB.runs.length, b.rssAfterLoadMB.runs.length])).toEqual([1, 1, 1, 1]);
+    expect(results.settings.settleSeconds).toBe(8);
+    expect(results.baselineMemory.flatMap((b) => [b.rssIdleMB.runs.length, b.rssAfterLoadMB.runs.length, b.rssSettledMB.runs.length])).toEqual([1, 1, 1, 1, 1, 1]);
     for (const m of [...results.services, ...results.baselineMemory]) {
       expect(m.rssIdleMB.median).toBeGreaterThan(0);
       expect(m.rssAfterLoadMB.median).toBeGreaterThan(0);
+      expect(m.rssSettledMB.median).toBeGreaterThan(0);
     }
     expect(results.generator.ceiling.median).toBeGreaterThan(0);
   });

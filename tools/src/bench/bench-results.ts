@@ -71,9 +71,13 @@ export interface ServiceFigures {
   service: 'notification' | 'user-management';
   /** From process start to the first 200 of its readiness route, started alone. */
   startupMs: Spread;
-  /** Largest resident memory among the service's processes in our stack, idle after start and after the load runs. */
+  /**
+   * Largest resident memory among the service's processes in our stack: idle after start, right after the stack's
+   * last slice of load, and `settings.settleSeconds` later.
+   */
   rssIdleMB: Spread;
   rssAfterLoadMB: Spread;
+  rssSettledMB: Spread;
 }
 
 /**
@@ -85,6 +89,7 @@ export interface BaselineMemory {
   process: 'front' | 'back';
   rssIdleMB: Spread;
   rssAfterLoadMB: Spread;
+  rssSettledMB: Spread;
 }
 
 export interface GeneratorCheck {
@@ -124,6 +129,8 @@ export interface BenchResults {
     /** Interleaved slices each scenario's measured time is cut into, per run. */
     slices: number;
     warmupSeconds: number;
+    /** How long after its last slice a system's memory is sampled the second time. */
+    settleSeconds: number;
     connections: number;
     users: number;
     v1: number;

@@ -67,6 +67,11 @@ const ceilingScenario: Scenario = {
 
 const mb = (bytes: number): number => Math.round((bytes / 1_048_576) * 10) / 10;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * How long after its last slice a system's memory is sampled again: our services give memory grown under load back
+ * once idle for HEAP_COMPACTION_IDLE_MS (5 s by default), looked at once a second.
+ */
+const settleSeconds = 8;
 
 /** X-Ray local sampling rules (version 2): `fixedTarget` requests a second, then `rate` of the others. */
 function samplingRules(fixedTarget: number, rate: number): string {
@@ -151,15 +156,15 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     runsOf.set(scenario.id, entry);
   };
   const startup: Record<ServiceName, number[]> = { notification: [], 'user-management': [] };
-  type RssSamples = { idle: number[]; after: number[] };
+  type RssSamples = { idle: number[]; after: number[]; settled: number[] };
   // Keyed by process role: ours, and the baseline's, sampled the same way as a reference for what Node itself holds.
   const rss: Record<ServiceName, RssSamples> = {
-    notification: { idle: [], after: [] },
-    'user-management': { idle: [], after: [] },
+    notification: { idle: [], after: [], settled: [] },
+    'user-management': { idle: [], after: [], settled: [] },
   };
   const baselineRss: Record<'front' | 'notification', RssSamples> = {
-    front: { idle: [], after: [] },
-    notification: { idle: [], after: [] },
+    front: { idle: [], after: [], settled: [] },
+    notification: { idle: [], after: [], settled: [] },
   };
   const stackWarnings: BenchResults['stackWarnings'] = [];
   const bodies: Partial<Record<'baseline' | 'ours', Record<RouteName, unknown>>> = {};
@@ -216,7 +221,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     const withSink = (processes: WatchedProcess[]): WatchedProcess[] => [...processes, ...others];
 
     /** The largest RSS among each role's processes (a service's replicas), into that role's samples. */
-    const sampleRss = (system: RunningSystem, when: 'idle' | 'after'): void => {
+    const sampleRss = (system: RunningSystem, when: keyof RssSamples): void => {
       const into: Record<string, RssSamples> = system.ours ? rss : baselineRss;
       for (const [role, samples] of Object.entries(into)) {
         const pids = system.processes.filter((p) => p.role === role).map((p) => p.pid);
@@ -328,6 +333,8 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
               entry.runs.push(run);
               slices.set(scenario.id, entry);
             }
+            // Right after the system's last slice: the memory it holds when the load stops.
+            if (k === sliceCount - 1) sampleRss(system, 'after');
           }
         }
         for (const { scenario, runs: parts } of slices.values()) {
@@ -339,7 +346,9 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
               `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request` : ''}`,
           );
         }
-        for (const system of systems.values()) sampleRss(system, 'after');
+        // Every system has been idle at least this long since its last slice (most of them longer).
+        await sleep(settleSeconds * 1000);
+        for (const system of systems.values()) sampleRss(system, 'settled');
       });
     }
 
@@ -446,6 +455,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         startupMs: spread(startup[service]),
         rssIdleMB: spread(rss[service].idle.map(mb)),
         rssAfterLoadMB: spread(rss[service].after.map(mb)),
+        rssSettledMB: spread(rss[service].settled.map(mb)),
       }),
     );
     const baselineMemory = (['front', 'notification'] as const).map(
@@ -453,6 +463,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         process: role === 'front' ? 'front' : 'back',
         rssIdleMB: spread(baselineRss[role].idle.map(mb)),
         rssAfterLoadMB: spread(baselineRss[role].after.map(mb)),
+        rssSettledMB: spread(baselineRss[role].settled.map(mb)),
       }),
     );
     const ceiling = scenarios.find((s) => s.id === ceilingScenario.id) as ScenarioResult;
@@ -470,6 +481,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         durationSeconds: options.durationSeconds,
         slices: sliceCount,
         warmupSeconds: options.warmupSeconds,
+        settleSeconds,
         connections: options.connections,
         users: options.users,
         v1,

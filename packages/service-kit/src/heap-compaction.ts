@@ -24,12 +24,8 @@ function gc(): GcFunction {
   return gcFunction;
 }
 
-/**
- * V8 12 (Node 22) and later take `gc()` options, "last resort" among them; V8 11 (Node 20) reads any object as "a
- * minor GC". Right after start-up only the last-resort collection returned memory (user management: 17 MB on Node 26
- * in 80 ms; nothing on Node 20, in 45 ms), so the start-up compaction is done only where it exists.
- */
-export const lastResortCollection = Number(process.versions.v8.split('.')[0]) >= 12;
+/** V8 12 (Node 22) and later take `gc()` options; V8 11 (Node 20) reads any object as "a minor GC". */
+const takesOptions = Number(process.versions.v8.split('.')[0]) >= 12;
 
 /**
  * Collects all garbage and gives the freed memory back to the system. On Node 22 and later that needs V8's
@@ -38,23 +34,13 @@ export const lastResortCollection = Number(process.versions.v8.split('.')[0]) >=
  * second of two full collections releases the pages the first one freed (measured: 163 MB, 162, then 126).
  * It stops the process for 20 to 120 ms (measured), so it runs only when nothing else is going on.
  */
-export function compactHeap(): Compaction {
-  const rssBefore = process.memoryUsage.rss();
-  const started = performance.now();
+export function compactHeap(): void {
   const collect = gc();
-  if (lastResortCollection) collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  if (takesOptions) collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   else {
     collect();
     collect();
   }
-  return { rssBefore, rssAfter: process.memoryUsage.rss(), ms: performance.now() - started };
-}
-
-/** What a compaction did: the resident set before and after, in bytes, and how long it stopped the process. */
-export interface Compaction {
-  rssBefore: number;
-  rssAfter: number;
-  ms: number;
 }
 
 export interface IdleCompactionOptions {
@@ -66,8 +52,8 @@ export interface IdleCompactionOptions {
   checkMs?: number;
   /** The share of a check interval the event loop may be busy and still count as idle (health probes, timers). */
   idleUtilization?: number;
-  /** Called after each compaction (logs, tests). */
-  onCompacted?: (compaction: Compaction) => void;
+  /** Called after each compaction, with the resident set before and after (logs, tests). */
+  onCompacted?: (rssBefore: number, rssAfter: number, ms: number) => void;
 }
 
 /**
@@ -91,13 +77,15 @@ export function compactWhenIdle(options: IdleCompactionOptions): () => void {
       return;
     }
     if (performance.now() - idleSince < idleMs) return;
-    if (process.memoryUsage.rss() - baseline < growthBytes) return;
-    const compaction = compactHeap();
-    baseline = compaction.rssAfter;
+    const rssBefore = process.memoryUsage.rss();
+    if (rssBefore - baseline < growthBytes) return;
+    const started = performance.now();
+    compactHeap();
+    baseline = process.memoryUsage.rss();
     // The collection itself made this interval busy; the next check starts a new idle period either way.
     last = performance.eventLoopUtilization();
     idleSince = performance.now();
-    onCompacted?.(compaction);
+    onCompacted?.(rssBefore, baseline, performance.now() - started);
   }, checkMs);
   timer.unref();
   return () => clearInterval(timer);

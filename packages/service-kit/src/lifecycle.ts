@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { compactHeap, compactWhenIdle, lastResortCollection, type Compaction } from './heap-compaction.js';
+import { compactHeap, compactWhenIdle } from './heap-compaction.js';
 
 /** Whether the process still takes traffic: readiness routes answer 503 once it is shutting down. */
 export interface Lifecycle {
@@ -37,8 +37,7 @@ export interface RunOptions {
   drainMs: number;
   /**
    * How long the process must have been idle before it gives memory grown under load back (heap compaction);
-   * 0 never compacts. When not 0 the heap is also compacted once before listening (Node 22 and later), which drops
-   * start-up's garbage.
+   * 0 never compacts. When not 0 the heap is also compacted once before listening, which drops start-up's garbage.
    */
   heapCompactionIdleMs: number;
 }
@@ -48,11 +47,6 @@ export interface ListeningMessage {
   type: 'listening';
   service: string;
   port: number;
-}
-
-function logCompaction(app: FastifyInstance, message: string, { rssBefore, rssAfter, ms }: Compaction): void {
-  const mb = (bytes: number): number => Math.round(bytes / 1048576);
-  app.log.debug({ rssBeforeMB: mb(rssBefore), rssAfterMB: mb(rssAfter), ms: Math.round(ms) }, message);
 }
 
 /**
@@ -72,17 +66,18 @@ export async function runService({ app, service, host, port, graceMs, drainMs, h
     process.disconnect?.();
   });
 
-  if (heapCompactionIdleMs > 0 && lastResortCollection) {
+  if (heapCompactionIdleMs > 0) {
     // Loading code, compiling schemas and migrating leave garbage that V8 would keep for good: drop it before
     // the first request (user management on Node 26: 107 MB resident at ready without this, 88 MB with it).
     await app.ready();
-    logCompaction(app, 'heap compacted before listening', compactHeap());
+    compactHeap();
   }
   await app.listen({ host, port });
   if (heapCompactionIdleMs > 0) {
     stopCompaction = compactWhenIdle({
       idleMs: heapCompactionIdleMs,
-      onCompacted: (compaction) => logCompaction(app, 'heap compacted after load', compaction),
+      onCompacted: (before, after, ms) =>
+        app.log.debug({ rssBeforeMB: Math.round(before / 1048576), rssAfterMB: Math.round(after / 1048576), ms: Math.round(ms) }, 'heap compacted after load'),
     });
   }
   const address = app.server.address();

@@ -20,8 +20,6 @@ export const commonConfig = {
   LOG_LEVEL: stringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   SHUTDOWN_GRACE_MS: Type.Integer({ default: 10_000, minimum: 0, maximum: 600_000 }),
   SHUTDOWN_DRAIN_MS: Type.Integer({ default: 0, minimum: 0, maximum: 600_000 }),
-  /** Idle time after which memory grown under load is given back (0: never); see heap-compaction.ts. */
-  HEAP_COMPACTION_IDLE_MS: Type.Integer({ default: 5000, minimum: 0, maximum: 3_600_000 }),
 };
 
 /** AWS X-Ray variables, read by both services (the segment name's default depends on the service). */

@@ -27,5 +27,4 @@ export {
   type XrayTracingOptions,
 } from './tracing/index.js';
 export { instanceIdentity, processInstanceId } from './connection-policy/instance-identity.js';
-export { compactHeap, compactWhenIdle, type IdleCompactionOptions } from './heap-compaction.js';
 export { apiErrorSchema } from './error-schema.js';

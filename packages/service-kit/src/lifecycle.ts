@@ -1,7 +1,6 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { compactHeap, compactWhenIdle } from './heap-compaction.js';
 
 /** Whether the process still takes traffic: readiness routes answer 503 once it is shutting down. */
 export interface Lifecycle {
@@ -35,11 +34,6 @@ export interface RunOptions {
   graceMs: number;
   /** How long readiness reports "not ready" before the listener closes, so balancers stop sending first. */
   drainMs: number;
-  /**
-   * How long the process must have been idle before it gives memory grown under load back (heap compaction);
-   * 0 never compacts. When not 0 the heap is also compacted once before listening, which drops start-up's garbage.
-   */
-  heapCompactionIdleMs: number;
 }
 
 /** A message to a parent process (the local stack, tests) that started this one with an IPC channel. */
@@ -53,33 +47,18 @@ export interface ListeningMessage {
  * Listens, and on SIGTERM/SIGINT drains: readiness turns false, after `drainMs` the listener closes and
  * in-flight requests finish, then onClose hooks release pools. Exceeding `graceMs` exits with code 1.
  */
-export async function runService({ app, service, host, port, graceMs, drainMs, heapCompactionIdleMs }: RunOptions): Promise<void> {
-  let stopCompaction: (() => void) | undefined;
+export async function runService({ app, service, host, port, graceMs, drainMs }: RunOptions): Promise<void> {
   closeWithGrace({ delay: graceMs, logger: { error: (msg: unknown) => app.log.error(msg) } }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'stopping after an unexpected error');
     else app.log.info({ signal, drainMs }, 'shutting down');
     app.lifecycle.shuttingDown = true;
-    stopCompaction?.();
     if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
     await app.close();
     app.log.info('stopped');
     process.disconnect?.();
   });
 
-  if (heapCompactionIdleMs > 0) {
-    // Loading code, compiling schemas and migrating leave garbage that V8 would keep for good: drop it before
-    // the first request (user management on Node 26: 107 MB resident at ready without this, 88 MB with it).
-    await app.ready();
-    compactHeap();
-  }
   await app.listen({ host, port });
-  if (heapCompactionIdleMs > 0) {
-    stopCompaction = compactWhenIdle({
-      idleMs: heapCompactionIdleMs,
-      onCompacted: (before, after, ms) =>
-        app.log.debug({ rssBeforeMB: Math.round(before / 1048576), rssAfterMB: Math.round(after / 1048576), ms: Math.round(ms) }, 'heap compacted after load'),
-    });
-  }
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   if (process.send) {

@@ -22,5 +22,4 @@ await runService({
   port: config.PORT,
   graceMs: config.SHUTDOWN_GRACE_MS,
   drainMs: config.SHUTDOWN_DRAIN_MS,
-  heapCompactionIdleMs: config.HEAP_COMPACTION_IDLE_MS,
 });

@@ -60,7 +60,6 @@ describe('the server refuses to start on a bad environment, saying which variabl
     [{ PORT: 'eighty' }, 'Invalid environment: PORT must be integer\n'],
     [{ AWS_MAIL_SERVER_PORT: '70000' }, 'Invalid environment: AWS_MAIL_SERVER_PORT must be <= 65535\n'],
     [{ MAIL_SEND_TIMEOUT_MS: '50' }, 'Invalid environment: MAIL_SEND_TIMEOUT_MS must be >= 100\n'],
-    [{ HEAP_COMPACTION_IDLE_MS: '5s' }, 'Invalid environment: HEAP_COMPACTION_IDLE_MS must be integer\n'],
     [{ AWS_MAIL_SERVER_FROM_ADDRESS: 'nobody' }, 'Invalid environment: AWS_MAIL_SERVER_FROM_ADDRESS must match format "email"\n'],
     [{ AWS_MAIL_SERVER_USERNAME: 'AKIAEXAMPLE' }, 'Invalid environment: AWS_MAIL_SERVER_USERNAME and AWS_MAIL_SERVER_PASSWORD must be set together\n'],
     [{ AWS_MAIL_SERVER_PASSWORD: 'only-a-Secret-9' }, 'Invalid environment: AWS_MAIL_SERVER_USERNAME and AWS_MAIL_SERVER_PASSWORD must be set together\n'],

@@ -68,8 +68,8 @@ const ceilingScenario: Scenario = {
 const mb = (bytes: number): number => Math.round((bytes / 1_048_576) * 10) / 10;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 /**
- * How long after its last slice a system's memory is sampled again: our services give memory grown under load back
- * once idle for HEAP_COMPACTION_IDLE_MS (5 s by default), looked at once a second.
+ * How long after its last slice a system's memory is sampled again: whether V8 gives memory grown under load back by
+ * itself once the process idles (its memory reducer did on Node 20, about 10 to 20 s after load).
  */
 const settleSeconds = 8;
 

@@ -261,7 +261,7 @@ describe('npm run bench -- --quick', () => {
     }
     // The baseline's processes are sampled as ours are: idle, as the load stops and a while later, per run (ours: per stack).
     expect(results.baselineMemory.map((b) => b.process)).toEqual(['front', 'back']);
-    expect(results.settings.settleSeconds).toBe(8);
+    expect(results.settings.settleSeconds).toBe(2);
     expect(results.baselineMemory.flatMap((b) => [b.rssIdleMB.runs.length, b.rssAfterLoadMB.runs.length, b.rssSettledMB.runs.length])).toEqual([1, 1, 1, 1, 1, 1]);
     for (const m of [...results.services, ...results.baselineMemory]) {
       expect(m.rssIdleMB.median).toBeGreaterThan(0);

@@ -67,11 +67,6 @@ const ceilingScenario: Scenario = {
 
 const mb = (bytes: number): number => Math.round((bytes / 1_048_576) * 10) / 10;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-/**
- * How long after its last slice a system's memory is sampled again: whether V8 gives memory grown under load back by
- * itself once the process idles (its memory reducer did on Node 20, about 10 to 20 s after load).
- */
-const settleSeconds = 8;
 
 /** X-Ray local sampling rules (version 2): `fixedTarget` requests a second, then `rate` of the others. */
 function samplingRules(fixedTarget: number, rate: number): string {
@@ -273,6 +268,9 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     const sliceSeconds = options.durationSeconds / sliceCount;
     // Each slice opens its connections anew: a short lead-in, not counted, before it is measured.
     const sliceLeadIn = Math.min(options.warmupSeconds, 0.3);
+    // How long after its last slice a system's memory is sampled again: whether V8 gives memory grown under load back
+    // by itself once the process idles (its memory reducer did on Node 20, 10 to 20 s after the load).
+    const settleSeconds = options.quick ? 2 : 20;
 
     for (let r = 0; r < options.runs; r += 1) {
       log(`run ${r + 1} of ${options.runs}`);

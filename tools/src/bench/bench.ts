@@ -269,7 +269,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     // Each slice opens its connections anew: a short lead-in, not counted, before it is measured.
     const sliceLeadIn = Math.min(options.warmupSeconds, 0.3);
     // How long after its last slice a system's memory is sampled again: whether V8 gives memory grown under load back
-    // by itself once the process idles (its memory reducer did on Node 20, 10 to 20 s after the load).
+    // by itself once the process idles (Node 20's memory reducer did, 11 to 22 s after, when measured alone).
     const settleSeconds = options.quick ? 2 : 20;
 
     for (let r = 0; r < options.runs; r += 1) {

@@ -233,6 +233,8 @@ describe('outgoing undici calls', () => {
     const failedSub = failedDoc!.subsegments![0]!;
     expect([notFoundSub.http?.response?.status, notFoundSub.error, notFoundSub.fault]).toEqual([404, true, undefined]);
     expect([failedSub.http?.response?.status, failedSub.error, failedSub.fault]).toEqual([500, undefined, true]);
+    // Two paths of one origin, each its own URL (the interceptor keeps resolved URLs by origin and path).
+    expect([notFoundSub.http?.request?.url, failedSub.http?.request?.url]).toEqual([`${back.origin}/status/404`, `${back.origin}/status/500`]);
   });
 
   it('that fail to connect are a fault with the error, and the 502 they lead to is the segment fault', async () => {

@@ -263,6 +263,8 @@ describe('npm run bench -- --quick', () => {
     expect(results.baselineMemory.map((b) => b.process)).toEqual(['front', 'back']);
     expect(results.settings.settleSeconds).toBe(2);
     expect(results.baselineMemory.flatMap((b) => [b.rssIdleMB.runs.length, b.rssAfterLoadMB.runs.length, b.rssSettledMB.runs.length])).toEqual([1, 1, 1, 1, 1, 1]);
+    // Ours: one value per stack (four in the one run), nothing for the baseline's slot.
+    expect(results.services.flatMap((s) => [s.rssIdleMB.runs.length, s.rssAfterLoadMB.runs.length, s.rssSettledMB.runs.length])).toEqual([4, 4, 4, 4, 4, 4]);
     for (const m of [...results.services, ...results.baselineMemory]) {
       expect(m.rssIdleMB.median).toBeGreaterThan(0);
       expect(m.rssAfterLoadMB.median).toBeGreaterThan(0);

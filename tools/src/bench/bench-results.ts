@@ -73,7 +73,8 @@ export interface ServiceFigures {
   startupMs: Spread;
   /**
    * Largest resident memory among the service's processes in our stack: idle after start, right after the stack's
-   * last slice of load, and `settings.settleSeconds` later.
+   * last slice of load, and `settings.settleSeconds` later. `runs` holds one value per stack, in the same order in
+   * all three (run by run; in each, tracing off, every request sampled, the default rule, nothing sampled).
    */
   rssIdleMB: Spread;
   rssAfterLoadMB: Spread;

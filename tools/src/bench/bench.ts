@@ -151,6 +151,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     runsOf.set(scenario.id, entry);
   };
   const startup: Record<ServiceName, number[]> = { notification: [], 'user-management': [] };
+  // Indexed by stack (run by run, stages in their fixed order) so that a stack's three samples line up.
   type RssSamples = { idle: number[]; after: number[]; settled: number[] };
   // Keyed by process role: ours, and the baseline's, sampled the same way as a reference for what Node itself holds.
   const rss: Record<ServiceName, RssSamples> = {
@@ -215,12 +216,13 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     const others: WatchedProcess[] = [{ role: 'xray-sink', pid: activeSink.pid }, ...(databasePid ? [{ role: 'database', pid: databasePid }] : [])];
     const withSink = (processes: WatchedProcess[]): WatchedProcess[] => [...processes, ...others];
 
-    /** The largest RSS among each role's processes (a service's replicas), into that role's samples. */
-    const sampleRss = (system: RunningSystem, when: keyof RssSamples): void => {
+    /** The largest RSS among each role's processes (a service's replicas), into that role's samples, at the stack's slot. */
+    const sampleRss = (system: RunningSystem, stage: Stage, run: number, when: keyof RssSamples): void => {
       const into: Record<string, RssSamples> = system.ours ? rss : baselineRss;
+      const slot = run * stages.length + stages.indexOf(stage);
       for (const [role, samples] of Object.entries(into)) {
         const pids = system.processes.filter((p) => p.role === role).map((p) => p.pid);
-        samples[when].push(Math.max(...pids.map((pid) => residentBytes(pid))));
+        samples[when][slot] = Math.max(...pids.map((pid) => residentBytes(pid)));
       }
     };
 
@@ -308,7 +310,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
           const system = await startSystem(stage, r + 1);
           systems.set(stage, system);
           await sleep(500);
-          sampleRss(system, 'idle');
+          sampleRss(system, stage, r, 'idle');
         }
         bodies.baseline ??= await sampleBodies(systems.get('baseline')!.url);
         bodies.ours ??= await sampleBodies(systems.get('off')!.url);
@@ -333,7 +335,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
               slices.set(scenario.id, entry);
             }
             // Right after the system's last slice: the memory it holds when the load stops.
-            if (k === sliceCount - 1) sampleRss(system, 'after');
+            if (k === sliceCount - 1) sampleRss(system, stage, r, 'after');
           }
         }
         for (const { scenario, runs: parts } of slices.values()) {
@@ -347,7 +349,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         }
         // Every system has been idle at least this long since its last slice (most of them longer).
         await sleep(settleSeconds * 1000);
-        for (const system of systems.values()) sampleRss(system, 'settled');
+        for (const [stage, system] of systems) sampleRss(system, stage, r, 'settled');
       });
     }
 
@@ -448,21 +450,23 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         cpuUnsampledCost: spread(lost(cpu('ours', 'off'), cpu('ours', 'unsampled'))),
       };
     });
+    /** A role's samples in MB, stack by stack (the slots of the stages a role's system does not run are empty). */
+    const stackSamplesMB = (slots: number[]): number[] => Object.values(slots).map(mb);
     const services = (['notification', 'user-management'] as const).map(
       (service): ServiceFigures => ({
         service,
         startupMs: spread(startup[service]),
-        rssIdleMB: spread(rss[service].idle.map(mb)),
-        rssAfterLoadMB: spread(rss[service].after.map(mb)),
-        rssSettledMB: spread(rss[service].settled.map(mb)),
+        rssIdleMB: spread(stackSamplesMB(rss[service].idle)),
+        rssAfterLoadMB: spread(stackSamplesMB(rss[service].after)),
+        rssSettledMB: spread(stackSamplesMB(rss[service].settled)),
       }),
     );
     const baselineMemory = (['front', 'notification'] as const).map(
       (role): BaselineMemory => ({
         process: role === 'front' ? 'front' : 'back',
-        rssIdleMB: spread(baselineRss[role].idle.map(mb)),
-        rssAfterLoadMB: spread(baselineRss[role].after.map(mb)),
-        rssSettledMB: spread(baselineRss[role].settled.map(mb)),
+        rssIdleMB: spread(stackSamplesMB(baselineRss[role].idle)),
+        rssAfterLoadMB: spread(stackSamplesMB(baselineRss[role].after)),
+        rssSettledMB: spread(stackSamplesMB(baselineRss[role].settled)),
       }),
     );
     const ceiling = scenarios.find((s) => s.id === ceilingScenario.id) as ScenarioResult;

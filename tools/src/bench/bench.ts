@@ -151,9 +151,9 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     runsOf.set(scenario.id, entry);
   };
   const startup: Record<ServiceName, number[]> = { notification: [], 'user-management': [] };
-  // Indexed by stack (run by run, stages in their fixed order) so that a stack's three samples line up.
   type RssSamples = { idle: number[]; after: number[]; settled: number[] };
   // Keyed by process role: ours, and the baseline's, sampled the same way as a reference for what Node itself holds.
+  // Each list is indexed by stack (run by run, stages in their fixed order), so a stack's three samples line up.
   const rss: Record<ServiceName, RssSamples> = {
     notification: { idle: [], after: [], settled: [] },
     'user-management': { idle: [], after: [], settled: [] },

@@ -2,6 +2,7 @@ import mysql from 'mysql2';
 import type { Pool } from 'mysql2/promise';
 import { traceMysqlPool } from '@canary/service-kit';
 import type { UserManagementConfig } from '../config.js';
+import { acquireFirst } from './acquire-first.js';
 
 export type DatabasePool = Pool;
 
@@ -17,7 +18,8 @@ type PoolSettings = Pick<
   Partial<Pick<UserManagementConfig, 'AWS_XRAY_SDK_ENABLED'>>;
 
 /**
- * The one place the MySQL pool is made: the callback API, then `.promise()`. Every query inside a traced request
+ * The one place the MySQL pool is made: the callback API, then `.promise()`, whose queries take their connection
+ * before they start (`acquireFirst`). Every query inside a traced request
  * is an X-Ray SQL subsegment (`traceMysqlPool`; unwrapped when AWS_XRAY_SDK_ENABLED=false). Nothing connects
  * until the first query.
  */
@@ -42,5 +44,5 @@ export function createDatabasePool(config: PoolSettings, driver: MysqlDriver = m
       supportBigNumbers: true,
     })
     .promise();
-  return traceMysqlPool(pool, { enabled: config.AWS_XRAY_SDK_ENABLED !== false });
+  return traceMysqlPool(acquireFirst(pool), { enabled: config.AWS_XRAY_SDK_ENABLED !== false });
 }

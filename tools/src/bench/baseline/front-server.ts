@@ -43,7 +43,15 @@ async function notificationXray(response: http.ServerResponse): Promise<void> {
 }
 
 async function users(response: http.ServerResponse): Promise<void> {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT username, email, role, enabled, firstname, lastname FROM users ORDER BY username');
+  // The connection is taken before the query, as our service does: mysql2's pool.query would keep the rows alive
+  // through young-generation collections (services/user-management/src/db/acquire-first.ts).
+  const connection = await pool.getConnection();
+  let rows: RowDataPacket[];
+  try {
+    [rows] = await connection.query<RowDataPacket[]>('SELECT username, email, role, enabled, firstname, lastname FROM users ORDER BY username');
+  } finally {
+    connection.release();
+  }
   const list = rows.map((row) => ({
     username: String(row.username),
     email: String(row.email),

@@ -258,6 +258,9 @@ describe('npm run bench -- --quick', () => {
     for (const s of results.services) {
       expect(s.startupMs.runs).toHaveLength(1);
       expect(s.startupMs.median).toBeGreaterThan(0);
+      // The process timed at start-up, left idle through the run: one sample per run.
+      expect(s.rssIdleAloneMB.runs).toHaveLength(1);
+      expect(s.rssIdleAloneMB.median).toBeGreaterThan(0);
     }
     // The baseline's processes are sampled as ours are: idle, as the load stops and a while later, per run (ours: per stack).
     expect(results.baselineMemory.map((b) => b.process)).toEqual(['front', 'back']);

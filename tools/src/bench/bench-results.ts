@@ -79,6 +79,11 @@ export interface ServiceFigures {
   rssIdleMB: Spread;
   rssAfterLoadMB: Spread;
   rssSettledMB: Spread;
+  /**
+   * The service started alone at the start of each run (the one timed for `startupMs`), left idle while the run's
+   * stacks were measured (several minutes), sampled at the end of the run: one value per run.
+   */
+  rssIdleAloneMB: Spread;
 }
 
 /**

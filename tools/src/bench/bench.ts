@@ -29,7 +29,7 @@ import { startOurStack, type OurStack } from './our-stack.js';
 import { joinSlices } from './slices.js';
 import { listeningPid, machineInfo, residentBytes, waitForQuietMachine } from './proc-stats.js';
 import { summarizeProfiles } from './profile-summary.js';
-import { measureStartup, repositoryRoot, type ServiceName } from './service-startup.js';
+import { measureStartup, repositoryRoot, startAlone, type ServiceName, type StandaloneService } from './service-startup.js';
 import { ratios, spread } from './statistics.js';
 import { startXraySink, type XraySink } from './xray-sink-process.js';
 
@@ -151,6 +151,8 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     runsOf.set(scenario.id, entry);
   };
   const startup: Record<ServiceName, number[]> = { notification: [], 'user-management': [] };
+  // Each run's standalone services (those timed at start-up) are left idle until the run ends, then sampled.
+  const idleAlone: Record<ServiceName, number[]> = { notification: [], 'user-management': [] };
   type RssSamples = { idle: number[]; after: number[]; settled: number[] };
   // Keyed by process role: ours, and the baseline's, sampled the same way as a reference for what Node itself holds.
   // Each list is indexed by stack (run by run, stages in their fixed order), so a stack's three samples line up.
@@ -271,14 +273,23 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     // Each slice opens its connections anew: a short lead-in, not counted, before it is measured.
     const sliceLeadIn = Math.min(options.warmupSeconds, 0.3);
     // How long after its last slice a system's memory is sampled again: whether V8 gives memory grown under load back
-    // by itself once the process idles (Node 20's memory reducer did, 11 to 22 s after, when measured alone).
-    const settleSeconds = options.quick ? 2 : 20;
+    // by itself once the process idles. Its memory reducer did so 28 s after a load on Node 20; on Node 26 it judges
+    // the allocation rate high even in an idle process, and only its watchdog, 100 s after the last collection, runs it.
+    const settleSeconds = options.quick ? 2 : 120;
 
     for (let r = 0; r < options.runs; r += 1) {
       log(`run ${r + 1} of ${options.runs}`);
+      const alone = new Map<ServiceName, StandaloneService>();
+      const stopAlone = async (): Promise<void> => {
+        await Promise.allSettled([...alone.values()].map((service) => service.stop()));
+        alone.clear();
+      };
+      await holding(stopAlone, async () => {
       for (const service of ['notification', 'user-management'] as const) {
         const wait = await waitForQuietMachine();
-        const figures = await measureStartup(service, standaloneEnv[service]);
+        const started = await startAlone(service, standaloneEnv[service]);
+        alone.set(service, started);
+        const figures = started.figures;
         startup[service].push(figures.readyMs);
         log(
           `  ${service}: ready ${figures.readyMs} ms after process start (RSS ${mb(figures.rssBytes)} MB); ` +
@@ -350,6 +361,9 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         // Every system has been idle at least this long since its last slice (most of them longer).
         await sleep(settleSeconds * 1000);
         for (const [stage, system] of systems) sampleRss(system, stage, r, 'settled');
+      });
+      // Idle since they were timed at the start of the run, with every stack of the run measured beside them.
+      for (const [service, idle] of alone) idleAlone[service].push(idle.residentBytes());
       });
     }
 
@@ -459,6 +473,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         rssIdleMB: spread(stackSamplesMB(rss[service].idle)),
         rssAfterLoadMB: spread(stackSamplesMB(rss[service].after)),
         rssSettledMB: spread(stackSamplesMB(rss[service].settled)),
+        rssIdleAloneMB: spread(idleAlone[service].map(mb)),
       }),
     );
     const baselineMemory = (['front', 'notification'] as const).map(

@@ -40,11 +40,18 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
+/** A service started alone and ready, left running: its figures, and how to read its memory later and stop it. */
+export interface StandaloneService {
+  figures: StartupFigures;
+  residentBytes(): number;
+  stop(): Promise<void>;
+}
+
 /**
  * Starts one service alone, as `node services/<name>/dist/server.js` with the given environment, and times it from
- * process creation to the first successful readiness check (polled every 5 ms), then stops it.
+ * process creation to the first successful readiness check (polled every 5 ms). It keeps running until stopped.
  */
-export async function measureStartup(service: ServiceName, env: Record<string, string>, timeoutMs = 30_000): Promise<StartupFigures> {
+export async function startAlone(service: ServiceName, env: Record<string, string>, timeoutMs = 30_000): Promise<StandaloneService> {
   const port = await freePort();
   const entry = fileURLToPath(new URL(`services/${service}/dist/server.js`, `file://${repositoryRoot}`));
   const started = performance.now();
@@ -57,6 +64,13 @@ export async function measureStartup(service: ServiceName, env: Record<string, s
     stderr = (stderr + chunk.toString('utf8')).slice(-2000);
   });
   const exited = once(child, 'exit');
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
   try {
     const url = `http://127.0.0.1:${port}${readinessPath[service]}`;
     for (;;) {
@@ -68,13 +82,17 @@ export async function measureStartup(service: ServiceName, env: Record<string, s
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const readyMs = performance.now() - started;
-    return { readyMs: Math.round(readyMs), rssBytes: residentBytes(child.pid as number) };
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    const pid = child.pid as number;
+    return { figures: { readyMs: Math.round(readyMs), rssBytes: residentBytes(pid) }, residentBytes: () => residentBytes(pid), stop };
+  } catch (err) {
+    await stop();
+    throw err;
   }
+}
+
+/** `startAlone`, then stopped at once: only its start-up figures. */
+export async function measureStartup(service: ServiceName, env: Record<string, string>, timeoutMs = 30_000): Promise<StartupFigures> {
+  const alone = await startAlone(service, env, timeoutMs);
+  await alone.stop();
+  return alone.figures;
 }

@@ -285,85 +285,85 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         alone.clear();
       };
       await holding(stopAlone, async () => {
-      for (const service of ['notification', 'user-management'] as const) {
-        const wait = await waitForQuietMachine();
-        const started = await startAlone(service, standaloneEnv[service]);
-        alone.set(service, started);
-        const figures = started.figures;
-        startup[service].push(figures.readyMs);
-        log(
-          `  ${service}: ready ${figures.readyMs} ms after process start (RSS ${mb(figures.rssBytes)} MB); ` +
-            `${wait.quiet ? 'started' : 'machine still busy, started anyway'} after ${wait.waitedMs} ms of waiting, ` +
-            `cores ${Math.round(wait.busyShare * 100)}% busy`,
-        );
-      }
-
-      const trivial = forkEntry(entryPath('baseline/back-server'), { ...process.env, BASELINE_VERSION: 'V1' });
-      await holding(
-        () => stopChild(trivial),
-        async () => {
-          const port = await waitForMessage(trivial, (m) => (m as { port?: number }).port, 10_000, 'trivial server');
-          const run = await measure(`http://127.0.0.1:${port}`, '/notification/xray', [{ role: 'server', pid: trivial.pid as number }], false, options.durationSeconds, options.warmupSeconds);
-          record(ceilingScenario, run);
-          log(`  ${ceilingScenario.label}: ${run.throughput} req/s`);
-        },
-      );
-
-      // Every system of this run is up at once (idle ones take no CPU), so that their measurements can interleave.
-      const systems = new Map<Stage, RunningSystem>();
-      const closeSystems = async (): Promise<void> => {
-        await Promise.allSettled([...systems.values()].map((system) => system.close()));
-        systems.clear();
-      };
-      await holding(closeSystems, async () => {
-        // Stacks started alike still differ by about a tenth, so no system starts in the same place every run.
-        for (const stage of rotate(stages, 2 * r)) {
-          const system = await startSystem(stage, r + 1);
-          systems.set(stage, system);
-          await sleep(500);
-          sampleRss(system, stage, r, 'idle');
-        }
-        bodies.baseline ??= await sampleBodies(systems.get('baseline')!.url);
-        bodies.ours ??= await sampleBodies(systems.get('off')!.url);
-
-        log(`  warming up every system for ${options.warmupSeconds} s per route`);
-        for (const stage of stages) {
-          const system = systems.get(stage)!;
-          for (const route of routes) await measure(system.url, routePaths[route], system.processes, false, Math.min(0.5, options.durationSeconds), options.warmupSeconds);
-        }
-
-        const slices = new Map<string, { scenario: Scenario; runs: ScenarioRun[] }>();
-        for (let k = 0; k < sliceCount; k += 1) {
-          // Each round starts with another system and route, so none is always measured first or last.
-          const order = rotate(stages, k + r);
-          for (const [i, stage] of order.entries()) {
-            const system = systems.get(stage)!;
-            for (const route of rotate(routes, k + i)) {
-              const scenario = scenarioOf(stage === 'baseline' ? 'baseline' : 'ours', route, stage === 'baseline' ? 'none' : stage);
-              const run = await measure(system.url, routePaths[route], system.processes, stage !== 'baseline' && stage !== 'off', sliceSeconds, sliceLeadIn);
-              const entry = slices.get(scenario.id) ?? { scenario, runs: [] };
-              entry.runs.push(run);
-              slices.set(scenario.id, entry);
-            }
-            // Right after the system's last slice: the memory it holds when the load stops.
-            if (k === sliceCount - 1) sampleRss(system, stage, r, 'after');
-          }
-        }
-        for (const { scenario, runs: parts } of slices.values()) {
-          const run = joinSlices(parts);
-          record(scenario, run);
+        for (const service of ['notification', 'user-management'] as const) {
+          const wait = await waitForQuietMachine();
+          const started = await startAlone(service, standaloneEnv[service]);
+          alone.set(service, started);
+          const figures = started.figures;
+          startup[service].push(figures.readyMs);
           log(
-            `  ${scenario.label}: ${run.throughput} req/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms` +
-              `${run.non2xx + run.errors > 0 ? `, ${run.non2xx} non-2xx, ${run.errors} errors` : ''}` +
-              `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request` : ''}`,
+            `  ${service}: ready ${figures.readyMs} ms after process start (RSS ${mb(figures.rssBytes)} MB); ` +
+              `${wait.quiet ? 'started' : 'machine still busy, started anyway'} after ${wait.waitedMs} ms of waiting, ` +
+              `cores ${Math.round(wait.busyShare * 100)}% busy`,
           );
         }
-        // Every system has been idle at least this long since its last slice (most of them longer).
-        await sleep(settleSeconds * 1000);
-        for (const [stage, system] of systems) sampleRss(system, stage, r, 'settled');
-      });
-      // Idle since they were timed at the start of the run, with every stack of the run measured beside them.
-      for (const [service, idle] of alone) idleAlone[service].push(idle.residentBytes());
+
+        const trivial = forkEntry(entryPath('baseline/back-server'), { ...process.env, BASELINE_VERSION: 'V1' });
+        await holding(
+          () => stopChild(trivial),
+          async () => {
+            const port = await waitForMessage(trivial, (m) => (m as { port?: number }).port, 10_000, 'trivial server');
+            const run = await measure(`http://127.0.0.1:${port}`, '/notification/xray', [{ role: 'server', pid: trivial.pid as number }], false, options.durationSeconds, options.warmupSeconds);
+            record(ceilingScenario, run);
+            log(`  ${ceilingScenario.label}: ${run.throughput} req/s`);
+          },
+        );
+
+        // Every system of this run is up at once (idle ones take no CPU), so that their measurements can interleave.
+        const systems = new Map<Stage, RunningSystem>();
+        const closeSystems = async (): Promise<void> => {
+          await Promise.allSettled([...systems.values()].map((system) => system.close()));
+          systems.clear();
+        };
+        await holding(closeSystems, async () => {
+          // Stacks started alike still differ by about a tenth, so no system starts in the same place every run.
+          for (const stage of rotate(stages, 2 * r)) {
+            const system = await startSystem(stage, r + 1);
+            systems.set(stage, system);
+            await sleep(500);
+            sampleRss(system, stage, r, 'idle');
+          }
+          bodies.baseline ??= await sampleBodies(systems.get('baseline')!.url);
+          bodies.ours ??= await sampleBodies(systems.get('off')!.url);
+
+          log(`  warming up every system for ${options.warmupSeconds} s per route`);
+          for (const stage of stages) {
+            const system = systems.get(stage)!;
+            for (const route of routes) await measure(system.url, routePaths[route], system.processes, false, Math.min(0.5, options.durationSeconds), options.warmupSeconds);
+          }
+
+          const slices = new Map<string, { scenario: Scenario; runs: ScenarioRun[] }>();
+          for (let k = 0; k < sliceCount; k += 1) {
+            // Each round starts with another system and route, so none is always measured first or last.
+            const order = rotate(stages, k + r);
+            for (const [i, stage] of order.entries()) {
+              const system = systems.get(stage)!;
+              for (const route of rotate(routes, k + i)) {
+                const scenario = scenarioOf(stage === 'baseline' ? 'baseline' : 'ours', route, stage === 'baseline' ? 'none' : stage);
+                const run = await measure(system.url, routePaths[route], system.processes, stage !== 'baseline' && stage !== 'off', sliceSeconds, sliceLeadIn);
+                const entry = slices.get(scenario.id) ?? { scenario, runs: [] };
+                entry.runs.push(run);
+                slices.set(scenario.id, entry);
+              }
+              // Right after the system's last slice: the memory it holds when the load stops.
+              if (k === sliceCount - 1) sampleRss(system, stage, r, 'after');
+            }
+          }
+          for (const { scenario, runs: parts } of slices.values()) {
+            const run = joinSlices(parts);
+            record(scenario, run);
+            log(
+              `  ${scenario.label}: ${run.throughput} req/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms` +
+                `${run.non2xx + run.errors > 0 ? `, ${run.non2xx} non-2xx, ${run.errors} errors` : ''}` +
+                `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request` : ''}`,
+            );
+          }
+          // Every system has been idle at least this long since its last slice (most of them longer).
+          await sleep(settleSeconds * 1000);
+          for (const [stage, system] of systems) sampleRss(system, stage, r, 'settled');
+        });
+        // Idle since they were timed at the start of the run, with every stack of the run measured beside them.
+        for (const [service, idle] of alone) idleAlone[service].push(idle.residentBytes());
       });
     }
 

@@ -279,17 +279,21 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
 
     for (let r = 0; r < options.runs; r += 1) {
       log(`run ${r + 1} of ${options.runs}`);
+      // Every system of this run is up at once (idle ones take no CPU), so that their measurements can interleave; the
+      // services timed at start-up stay up too, idle, until the run ends.
+      const systems = new Map<Stage, RunningSystem>();
       const alone = new Map<ServiceName, StandaloneService>();
-      const stopAlone = async (): Promise<void> => {
-        await Promise.allSettled([...alone.values()].map((service) => service.stop()));
+      const closeRun = async (): Promise<void> => {
+        await Promise.allSettled([...[...systems.values()].map((system) => system.close()), ...[...alone.values()].map((service) => service.stop())]);
+        systems.clear();
         alone.clear();
       };
-      await holding(stopAlone, async () => {
+      await holding(closeRun, async () => {
         for (const service of ['notification', 'user-management'] as const) {
           const wait = await waitForQuietMachine();
           const started = await startAlone(service, standaloneEnv[service]);
           alone.set(service, started);
-          const figures = started.figures;
+          const { figures } = started;
           startup[service].push(figures.readyMs);
           log(
             `  ${service}: ready ${figures.readyMs} ms after process start (RSS ${mb(figures.rssBytes)} MB); ` +
@@ -309,59 +313,51 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
           },
         );
 
-        // Every system of this run is up at once (idle ones take no CPU), so that their measurements can interleave.
-        const systems = new Map<Stage, RunningSystem>();
-        const closeSystems = async (): Promise<void> => {
-          await Promise.allSettled([...systems.values()].map((system) => system.close()));
-          systems.clear();
-        };
-        await holding(closeSystems, async () => {
-          // Stacks started alike still differ by about a tenth, so no system starts in the same place every run.
-          for (const stage of rotate(stages, 2 * r)) {
-            const system = await startSystem(stage, r + 1);
-            systems.set(stage, system);
-            await sleep(500);
-            sampleRss(system, stage, r, 'idle');
-          }
-          bodies.baseline ??= await sampleBodies(systems.get('baseline')!.url);
-          bodies.ours ??= await sampleBodies(systems.get('off')!.url);
+        // Stacks started alike still differ by about a tenth, so no system starts in the same place every run.
+        for (const stage of rotate(stages, 2 * r)) {
+          const system = await startSystem(stage, r + 1);
+          systems.set(stage, system);
+          await sleep(500);
+          sampleRss(system, stage, r, 'idle');
+        }
+        bodies.baseline ??= await sampleBodies(systems.get('baseline')!.url);
+        bodies.ours ??= await sampleBodies(systems.get('off')!.url);
 
-          log(`  warming up every system for ${options.warmupSeconds} s per route`);
-          for (const stage of stages) {
+        log(`  warming up every system for ${options.warmupSeconds} s per route`);
+        for (const stage of stages) {
+          const system = systems.get(stage)!;
+          for (const route of routes) await measure(system.url, routePaths[route], system.processes, false, Math.min(0.5, options.durationSeconds), options.warmupSeconds);
+        }
+
+        const slices = new Map<string, { scenario: Scenario; runs: ScenarioRun[] }>();
+        for (let k = 0; k < sliceCount; k += 1) {
+          // Each round starts with another system and route, so none is always measured first or last.
+          const order = rotate(stages, k + r);
+          for (const [i, stage] of order.entries()) {
             const system = systems.get(stage)!;
-            for (const route of routes) await measure(system.url, routePaths[route], system.processes, false, Math.min(0.5, options.durationSeconds), options.warmupSeconds);
-          }
-
-          const slices = new Map<string, { scenario: Scenario; runs: ScenarioRun[] }>();
-          for (let k = 0; k < sliceCount; k += 1) {
-            // Each round starts with another system and route, so none is always measured first or last.
-            const order = rotate(stages, k + r);
-            for (const [i, stage] of order.entries()) {
-              const system = systems.get(stage)!;
-              for (const route of rotate(routes, k + i)) {
-                const scenario = scenarioOf(stage === 'baseline' ? 'baseline' : 'ours', route, stage === 'baseline' ? 'none' : stage);
-                const run = await measure(system.url, routePaths[route], system.processes, stage !== 'baseline' && stage !== 'off', sliceSeconds, sliceLeadIn);
-                const entry = slices.get(scenario.id) ?? { scenario, runs: [] };
-                entry.runs.push(run);
-                slices.set(scenario.id, entry);
-              }
-              // Right after the system's last slice: the memory it holds when the load stops.
-              if (k === sliceCount - 1) sampleRss(system, stage, r, 'after');
+            for (const route of rotate(routes, k + i)) {
+              const scenario = scenarioOf(stage === 'baseline' ? 'baseline' : 'ours', route, stage === 'baseline' ? 'none' : stage);
+              const run = await measure(system.url, routePaths[route], system.processes, stage !== 'baseline' && stage !== 'off', sliceSeconds, sliceLeadIn);
+              const entry = slices.get(scenario.id) ?? { scenario, runs: [] };
+              entry.runs.push(run);
+              slices.set(scenario.id, entry);
             }
+            // Right after the system's last slice: the memory it holds when the load stops.
+            if (k === sliceCount - 1) sampleRss(system, stage, r, 'after');
           }
-          for (const { scenario, runs: parts } of slices.values()) {
-            const run = joinSlices(parts);
-            record(scenario, run);
-            log(
-              `  ${scenario.label}: ${run.throughput} req/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms` +
-                `${run.non2xx + run.errors > 0 ? `, ${run.non2xx} non-2xx, ${run.errors} errors` : ''}` +
-                `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request` : ''}`,
-            );
-          }
-          // Every system has been idle at least this long since its last slice (most of them longer).
-          await sleep(settleSeconds * 1000);
-          for (const [stage, system] of systems) sampleRss(system, stage, r, 'settled');
-        });
+        }
+        for (const { scenario, runs: parts } of slices.values()) {
+          const run = joinSlices(parts);
+          record(scenario, run);
+          log(
+            `  ${scenario.label}: ${run.throughput} req/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms` +
+              `${run.non2xx + run.errors > 0 ? `, ${run.non2xx} non-2xx, ${run.errors} errors` : ''}` +
+              `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request` : ''}`,
+          );
+        }
+        // Every system has been idle at least this long since its last slice (most of them longer).
+        await sleep(settleSeconds * 1000);
+        for (const [stage, system] of systems) sampleRss(system, stage, r, 'settled');
         // Idle since they were timed at the start of the run, with every stack of the run measured beside them.
         for (const [service, idle] of alone) idleAlone[service].push(idle.residentBytes());
       });

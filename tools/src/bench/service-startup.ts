@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { stopChild } from './child-processes.js';
 import { residentBytes } from './proc-stats.js';
 
 export type ServiceName = 'notification' | 'user-management';
@@ -63,14 +64,7 @@ export async function startAlone(service: ServiceName, env: Record<string, strin
   child.stderr.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-2000);
   });
-  const exited = once(child, 'exit');
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = (): Promise<void> => stopChild(child, 10_000);
   try {
     const url = `http://127.0.0.1:${port}${readinessPath[service]}`;
     for (;;) {

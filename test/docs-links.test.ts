@@ -29,15 +29,20 @@ function proseLines(file: string): Line[] {
   return lines;
 }
 
-/** The anchors GitHub gives a file's headings: its slugs, numbered when a heading text repeats. */
+const anchorsByFile = new Map<string, Set<string>>();
+
+/** The anchors GitHub gives a file's headings: its slugs, numbered when a heading text repeats. Read once per file. */
 function anchorsOf(file: string): Set<string> {
+  let anchors = anchorsByFile.get(file);
+  if (anchors) return anchors;
   const slugger = new GithubSlugger();
-  const anchors = new Set<string>();
+  anchors = new Set<string>();
   for (const { text } of proseLines(file)) {
     const heading = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(text);
     // GitHub slugs the rendered text: code spans and links count by their text.
     if (heading) anchors.add(slugger.slug(heading[1]!.replace(/`/g, '').replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')));
   }
+  anchorsByFile.set(file, anchors);
   return anchors;
 }
 

@@ -162,8 +162,11 @@ describe('incoming requests', () => {
 });
 
 describe('outgoing undici calls', () => {
-  for (const via of ['pool', 'balanced', 'agent', 'global'] as const) {
-    it(`through ${via === 'global' ? 'the global dispatcher' : `an undici ${via}`} are a remote subsegment the downstream segment is the child of`, async () => {
+  // `global`: undici's top-level request() through a traced Agent made the global dispatcher; `fetch`: Node's own fetch
+  // through that same dispatcher.
+  const described = { pool: 'an undici pool', balanced: 'an undici balanced pool', agent: 'an undici agent', global: 'the global dispatcher', fetch: "Node's fetch" };
+  for (const via of ['pool', 'balanced', 'agent', 'global', 'fetch'] as const) {
+    it(`through ${described[via]} are a remote subsegment the downstream segment is the child of`, async () => {
       const response = await front.get<CallBody>(`/call?via=${via}`);
       expect(response.status).toBe(200);
       const { before, after, answers } = response.body;

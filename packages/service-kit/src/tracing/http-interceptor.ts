@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 import { activeRuntime, currentScope, reportMissingContext, UnsampledTrace } from './runtime.js';
 import type { TraceSubsegment } from './segment.js';
@@ -184,10 +185,34 @@ export function xrayHttpInterceptor(options: XrayHttpOptions = {}): Dispatcher.D
 }
 
 /**
- * `dispatcher` (a Pool, Agent, BalancedPool or Client) with every call traced by `xrayHttpInterceptor`,
- * or `dispatcher` itself when tracing is off.
+ * The class every dispatcher of the `undici` package extends, from its own file (as in
+ * connection-policy/undici-classes.ts: undici's index would load all of undici), when first needed.
+ */
+let undiciDispatcher: typeof Dispatcher | undefined;
+
+function madeByUndici(dispatcher: Dispatcher): boolean {
+  undiciDispatcher ??= createRequire(import.meta.url)('undici/lib/dispatcher/dispatcher.js') as typeof Dispatcher;
+  return dispatcher instanceof undiciDispatcher;
+}
+
+/**
+ * `dispatcher` (a Pool, Agent, BalancedPool or Client of the `undici` package) with every call traced by
+ * `xrayHttpInterceptor`, or `dispatcher` itself when tracing is off.
+ *
+ * To trace `fetch()` and undici's top-level `request()`, make a traced Agent the global dispatcher:
+ * `setGlobalDispatcher(traceDispatcher(new Agent(), options))`. Wrapping `getGlobalDispatcher()` instead fails:
+ * on Node 22 and later that returns Node's own copy of undici (the one behind its `fetch`), whose major version
+ * need not be ours: on Node 22 and 26 calls through it failed or never answered. So a dispatcher from another
+ * copy of undici is refused here, at start, with this advice, whichever Node runs.
  */
 export function traceDispatcher(dispatcher: Dispatcher, options: TraceDispatcherOptions): Dispatcher {
   if (!options.enabled) return dispatcher;
+  if (!madeByUndici(dispatcher)) {
+    throw new TypeError(
+      "traceDispatcher needs a dispatcher made by the 'undici' package (Pool, Agent, BalancedPool, Client); this one " +
+        "comes from another copy of undici, such as Node's own, which getGlobalDispatcher() returns on Node 22 and later. " +
+        'To trace fetch() and top-level undici calls: setGlobalDispatcher(traceDispatcher(new Agent(), options)).',
+    );
+  }
   return dispatcher.compose(xrayHttpInterceptor(options));
 }

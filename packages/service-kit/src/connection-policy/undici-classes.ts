@@ -9,5 +9,5 @@ const load = createRequire(import.meta.url);
 
 export const Client = load('undici/lib/dispatcher/client.js') as typeof undici.Client;
 export const Pool = load('undici/lib/dispatcher/pool.js') as typeof undici.Pool;
-export const Dispatcher = load('undici/lib/dispatcher/dispatcher.js') as typeof undici.Dispatcher;
 export const DecoratorHandler = load('undici/lib/handler/decorator-handler.js') as typeof undici.DecoratorHandler;
+export { Dispatcher } from '../undici-dispatcher.js';

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
+import { Dispatcher as UndiciDispatcher } from '../undici-dispatcher.js';
 import { activeRuntime, currentScope, reportMissingContext, UnsampledTrace } from './runtime.js';
 import type { TraceSubsegment } from './segment.js';
 
@@ -185,17 +185,6 @@ export function xrayHttpInterceptor(options: XrayHttpOptions = {}): Dispatcher.D
 }
 
 /**
- * The class every dispatcher of the `undici` package extends, from its own file (as in
- * connection-policy/undici-classes.ts: undici's index would load all of undici), when first needed.
- */
-let undiciDispatcher: typeof Dispatcher | undefined;
-
-function madeByUndici(dispatcher: Dispatcher): boolean {
-  undiciDispatcher ??= createRequire(import.meta.url)('undici/lib/dispatcher/dispatcher.js') as typeof Dispatcher;
-  return dispatcher instanceof undiciDispatcher;
-}
-
-/**
  * `dispatcher` (a Pool, Agent, BalancedPool or Client of the `undici` package) with every call traced by
  * `xrayHttpInterceptor`, or `dispatcher` itself when tracing is off.
  *
@@ -207,7 +196,7 @@ function madeByUndici(dispatcher: Dispatcher): boolean {
  */
 export function traceDispatcher(dispatcher: Dispatcher, options: TraceDispatcherOptions): Dispatcher {
   if (!options.enabled) return dispatcher;
-  if (!madeByUndici(dispatcher)) {
+  if (!(dispatcher instanceof UndiciDispatcher)) {
     throw new TypeError(
       "traceDispatcher needs a dispatcher made by the 'undici' package (Pool, Agent, BalancedPool, Client); this one " +
         "comes from another copy of undici, such as Node's own, which getGlobalDispatcher() returns on Node 22 and later. " +

@@ -203,6 +203,8 @@ describe('npm run bench -- --quick', () => {
       '| load generator ceiling — one trivial bare-http server |',
       '| /usermgmt/notification-xray — baseline (bare http) |',
       '| /usermgmt/users — baseline (bare http) |',
+      '| /usermgmt/notification-xray — baseline (bare http) + one datagram per hop, the least tracing every request costs |',
+      '| /usermgmt/users — baseline (bare http) + one datagram per hop, the least tracing every request costs |',
       '| /usermgmt/notification-xray — ours, tracing off |',
       '| /usermgmt/users — ours, tracing on, every request sampled |',
       '| /usermgmt/users — ours, tracing on, none sampled |',
@@ -228,6 +230,8 @@ describe('npm run bench -- --quick', () => {
         'trivial/ceiling',
         'xray/baseline/none',
         'users/baseline/none',
+        'xray/floor/none',
+        'users/floor/none',
         'xray/ours/off',
         'users/ours/off',
         'xray/ours/on',
@@ -249,7 +253,7 @@ describe('npm run bench -- --quick', () => {
     }
     expect(results.comparisons.map((c) => c.route)).toEqual(['xray', 'users']);
     for (const c of results.comparisons) {
-      for (const figure of [c.oursOverBaseline, c.tracingCost, c.defaultSamplingCost, c.unsampledCost, c.tracedOverBaseline, c.cpuOursOverBaseline, c.cpuTracingCost, c.cpuDefaultSamplingCost, c.cpuUnsampledCost]) {
+      for (const figure of [c.oursOverBaseline, c.tracingCost, c.defaultSamplingCost, c.unsampledCost, c.tracedOverBaseline, c.cpuOursOverBaseline, c.cpuTracingCost, c.cpuDefaultSamplingCost, c.cpuUnsampledCost, c.floorCost, c.cpuFloorCost, c.cpuFloorOnOurs]) {
         expect(figure.runs).toHaveLength(1);
         expect(Number.isFinite(figure.median)).toBe(true);
       }
@@ -297,6 +301,26 @@ describe('npm run bench -- --quick', () => {
     const names = Object.keys(sink?.names ?? {});
     expect(names).toContain('User-Management-Microservice');
     expect(names.some((name) => /^V[12]-Notification-Microservice$/.test(name))).toBe(true);
+  });
+
+  it('sends one datagram per request and hop from the baseline in the floor scenarios, the size of our segments', () => {
+    const trace = (id: string) => results.scenarios.find((s) => s.id === id)?.runs[0]?.trace;
+    // Counted from the sink's reset to 100 ms after the load: a few percent either way at the slice's edges.
+    expect(trace('xray/floor/none')?.segmentsPerRequest).toBeGreaterThanOrEqual(1.8);
+    expect(trace('xray/floor/none')?.segmentsPerRequest).toBeLessThanOrEqual(2.2);
+    expect(trace('users/floor/none')?.segmentsPerRequest).toBeGreaterThanOrEqual(0.9);
+    expect(trace('users/floor/none')?.segmentsPerRequest).toBeLessThanOrEqual(1.1);
+    expect(results.scenarios.find((s) => s.id === 'xray/baseline/none')?.runs[0]?.trace).toBeUndefined();
+    const floor = trace('xray/floor/none')?.sink;
+    expect(floor?.malformed).toBe(0);
+    expect(Object.keys(floor?.names ?? {}).sort()).toEqual(['User-Management-Microservice', 'V1-Notification-Microservice']);
+    // Within a fifth of the size of ours, on both routes, so the kernel copies as much.
+    for (const route of ['xray', 'users']) {
+      const size = (id: string): number => (trace(id)?.sink.bytes ?? 0) / Math.max(1, trace(id)?.sink.datagrams ?? 0);
+      expect(size(`${route}/floor/none`) / size(`${route}/ours/on`)).toBeGreaterThan(0.8);
+      expect(size(`${route}/floor/none`) / size(`${route}/ours/on`)).toBeLessThan(1.2);
+    }
+    expect(stdout).toContain("the floor's datagrams on ours (a tracer costing nothing itself) |");
   });
 
   it('drops its database', async () => {

@@ -4,7 +4,8 @@ import type { Spread } from './statistics.js';
 import type { SinkReport } from './xray-sink-protocol.js';
 
 export type RouteName = 'xray' | 'users';
-export type SystemName = 'baseline' | 'ours';
+/** `floor`: the baseline sending one datagram per request and hop to the sink (baseline/segment-datagrams.ts). */
+export type SystemName = 'baseline' | 'floor' | 'ours';
 /**
  * `on`: every request sampled and sent; `default`: the SDK's default rule (the first request each second and 5% of
  * the others), which a deployment without rules of its own gets; `unsampled`: the SDK on but sampling none.
@@ -57,6 +58,11 @@ export interface Comparison {
   unsampledCost: Spread;
   /** Ours with tracing on over the baseline, per run. */
   tracedOverBaseline: Spread;
+  /**
+   * Throughput the baseline loses by sending one datagram per request and hop (1 - floor/baseline, per run): what
+   * sampling every request costs at the least, before any tracer code.
+   */
+  floorCost: Spread;
   /** Baseline over ours (tracing off) in CPU time of the system per response: what ours/baseline would be if both were CPU-bound. */
   cpuOursOverBaseline: Spread;
   /** 1 - (CPU per response tracing off) / (tracing on, every request sampled): the throughput a CPU-bound service loses. */
@@ -65,6 +71,14 @@ export interface Comparison {
   cpuDefaultSamplingCost: Spread;
   /** The same with tracing on and nothing sampled. */
   cpuUnsampledCost: Spread;
+  /** 1 - (baseline's CPU per response) / (the floor's). */
+  cpuFloorCost: Spread;
+  /**
+   * The floor's datagrams on our stack: the CPU per response they added to the baseline, added to ours with tracing
+   * off, as a share of the throughput (1 - off / (off + floor - baseline)). What a tracer whose own code cost nothing
+   * would lose on our stack when sampling every request.
+   */
+  cpuFloorOnOurs: Spread;
 }
 
 export interface ServiceFigures {

@@ -38,10 +38,10 @@ export const goals = { oursOverBaseline: 0.7, tracingCost: 0.1, startupMs: 1000,
 const v1 = 2;
 const v2 = 2;
 const routes: RouteName[] = ['xray', 'users'];
-type Stage = 'baseline' | TracingMode;
-const stages: Stage[] = ['baseline', 'off', 'on', 'default', 'unsampled'];
-/** The default-sampling runs tell little a profile of `on` and `unsampled` does not: left out there. */
-const profiledStages: Stage[] = stages.filter((stage) => stage !== 'default');
+type Stage = 'baseline' | 'floor' | TracingMode;
+const stages: Stage[] = ['baseline', 'floor', 'off', 'on', 'default', 'unsampled'];
+/** The default-sampling runs tell little a profile of `on` and `unsampled` does not, the floor little the baseline's does not. */
+const profiledStages = stages.filter((stage): stage is 'baseline' | TracingMode => stage !== 'default' && stage !== 'floor');
 
 interface Scenario {
   id: string;
@@ -52,8 +52,13 @@ interface Scenario {
 }
 
 
+const systemLabel: Record<Exclude<SystemName, 'ours'>, string> = {
+  baseline: 'baseline (bare http)',
+  floor: 'baseline (bare http) + one datagram per hop, the least tracing every request costs',
+};
+
 function scenarioOf(system: SystemName, route: RouteName, tracing: TracingMode | 'none'): Scenario {
-  const who = system === 'baseline' ? 'baseline (bare http)' : `ours, ${tracingLabel[tracing as TracingMode]}`;
+  const who = system === 'ours' ? `ours, ${tracingLabel[tracing as TracingMode]}` : systemLabel[system];
   return { id: `${route}/${system}/${tracing}`, label: `${routePaths[route]} — ${who}`, system, route, tracing };
 }
 
@@ -220,6 +225,8 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
 
     /** The largest RSS among each role's processes (a service's replicas), into that role's samples, at the stack's slot. */
     const sampleRss = (system: RunningSystem, stage: Stage, run: number, when: keyof RssSamples): void => {
+      // The floor is the baseline plus a socket: one bare-http reference for memory is enough.
+      if (stage === 'floor') return;
       const into: Record<string, RssSamples> = system.ours ? rss : baselineRss;
       const slot = run * stages.length + stages.indexOf(stage);
       for (const [role, samples] of Object.entries(into)) {
@@ -229,8 +236,9 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     };
 
     const startSystem = async (stage: Stage, run: number): Promise<RunningSystem> => {
-      if (stage === 'baseline') {
-        const baseline = await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version });
+      if (stage === 'baseline' || stage === 'floor') {
+        const daemonAddress = stage === 'floor' ? activeSink.address : undefined;
+        const baseline = await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version, daemonAddress });
         return { url: baseline.url, processes: baseline.processes, close: baseline.close };
       }
       const stack = await startOurStack({
@@ -336,7 +344,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
           for (const [i, stage] of order.entries()) {
             const system = systems.get(stage)!;
             for (const route of rotate(routes, k + i)) {
-              const scenario = scenarioOf(stage === 'baseline' ? 'baseline' : 'ours', route, stage === 'baseline' ? 'none' : stage);
+              const scenario = stage === 'baseline' || stage === 'floor' ? scenarioOf(stage, route, 'none') : scenarioOf('ours', route, stage);
               const run = await measure(system.url, routePaths[route], system.processes, stage !== 'baseline' && stage !== 'off', sliceSeconds, sliceLeadIn);
               const entry = slices.get(scenario.id) ?? { scenario, runs: [] };
               entry.runs.push(run);
@@ -430,7 +438,9 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
 
     // In a fixed order: the ceiling, then each route's baseline and ours by tracing mode, whatever order slices ran in.
     const position = (scenario: Scenario): number =>
-      scenario.system === 'trivial' ? -1 : routes.indexOf(scenario.route as RouteName) * stages.length + stages.indexOf(scenario.system === 'baseline' ? 'baseline' : (scenario.tracing as Stage));
+      scenario.system === 'trivial'
+        ? -1
+        : routes.indexOf(scenario.route as RouteName) * stages.length + stages.indexOf(scenario.system === 'ours' ? (scenario.tracing as Stage) : scenario.system);
     const scenarios = [...runsOf.values()].sort((a, b) => position(a.scenario) - position(b.scenario)).map(({ scenario, runs }): ScenarioResult => ({
       ...scenario,
       runs,
@@ -446,6 +456,9 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
       const throughput = (system: SystemName, tracing: TracingMode | 'none'): number[] => runsFor(route, system, tracing).map((run) => run.throughput);
       const cpu = (system: SystemName, tracing: TracingMode | 'none'): number[] => runsFor(route, system, tracing).map(systemCpuMsPerResponse);
       const lost = (traced: number[], off: number[]): number[] => ratios(traced, off).map((ratio) => 1 - ratio);
+      // Run by run: the CPU the datagrams added to the baseline, added to ours untraced instead.
+      const floorOn = (off: number[], baseline: number[], floor: number[]): number[] =>
+        off.map((ours, i) => 1 - ours / (ours + (floor[i] ?? Number.NaN) - (baseline[i] ?? Number.NaN)));
       return {
         route,
         oursOverBaseline: spread(ratios(throughput('ours', 'off'), throughput('baseline', 'none'))),
@@ -453,11 +466,14 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         defaultSamplingCost: spread(lost(throughput('ours', 'default'), throughput('ours', 'off'))),
         unsampledCost: spread(lost(throughput('ours', 'unsampled'), throughput('ours', 'off'))),
         tracedOverBaseline: spread(ratios(throughput('ours', 'on'), throughput('baseline', 'none'))),
+        floorCost: spread(lost(throughput('floor', 'none'), throughput('baseline', 'none'))),
         // The same comparisons from CPU time per response (a CPU-bound server's throughput is its inverse).
         cpuOursOverBaseline: spread(ratios(cpu('baseline', 'none'), cpu('ours', 'off'))),
         cpuTracingCost: spread(lost(cpu('ours', 'off'), cpu('ours', 'on'))),
         cpuDefaultSamplingCost: spread(lost(cpu('ours', 'off'), cpu('ours', 'default'))),
         cpuUnsampledCost: spread(lost(cpu('ours', 'off'), cpu('ours', 'unsampled'))),
+        cpuFloorCost: spread(lost(cpu('baseline', 'none'), cpu('floor', 'none'))),
+        cpuFloorOnOurs: spread(floorOn(cpu('ours', 'off'), cpu('baseline', 'none'), cpu('floor', 'none'))),
       };
     });
     /** A role's samples in MB, stack by stack (the slots of the stages a role's system does not run are empty). */

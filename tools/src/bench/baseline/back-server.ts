@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { floorDocuments, segmentDatagrams } from './segment-datagrams.js';
 
 /**
  * The baseline's notification replica: Node's bare `http` module answering the routes the chain uses with the same
@@ -9,6 +10,10 @@ import type { AddressInfo } from 'node:net';
 const version = process.env.BASELINE_VERSION === 'V2' ? 'V2' : 'V1';
 const instance = process.env.BASELINE_INSTANCE ?? `baseline-${version}-${process.pid}`;
 const instanceHeader = process.env.BASELINE_INSTANCE_HEADER ?? 'x-instance-id';
+
+// Set only in the bench's floor scenarios: one datagram per traced request, as tracing every request needs at the least.
+const sendSegment = await segmentDatagrams(process.env.BASELINE_XRAY_DAEMON_ADDRESS);
+const traced = '/notification/xray';
 
 const json = 'application/json; charset=utf-8';
 const routes = new Map<string, { type: string; body: string }>([
@@ -27,6 +32,7 @@ const server = http.createServer((request, response) => {
   }
   response.writeHead(200, { 'content-type': route.type, 'content-length': Buffer.byteLength(route.body), [instanceHeader]: instance });
   response.end(route.body);
+  if (request.url === traced) sendSegment?.(floorDocuments.back);
 });
 // Fastify's default, so idle keep-alive connections live as long as with the real services.
 server.keepAliveTimeout = 72_000;

@@ -22,6 +22,8 @@ export interface BaselineOptions {
   appVersion: string;
   /** Extra variables for every process (the bench's profiler). */
   env?: Record<string, string>;
+  /** The sink's `host:port`: every process then sends one datagram per traced request (the floor, segment-datagrams.ts). */
+  daemonAddress?: string;
 }
 
 function listeningPort(message: unknown): number | undefined {
@@ -37,6 +39,7 @@ export async function startBaselineStack(options: BaselineOptions): Promise<Base
     await Promise.allSettled(children.map((child) => stopChild(child)));
     await balancer?.close();
   };
+  const floorEnv = options.daemonAddress ? { BASELINE_XRAY_DAEMON_ADDRESS: options.daemonAddress } : {};
   try {
     const versions = [...Array<'V1'>(options.v1).fill('V1'), ...Array<'V2'>(options.v2).fill('V2')];
     const backs = await Promise.all(
@@ -44,6 +47,7 @@ export async function startBaselineStack(options: BaselineOptions): Promise<Base
         const child = forkEntry(entryPath('baseline/back-server'), {
           ...process.env,
           ...options.env,
+          ...floorEnv,
           BASELINE_VERSION: version,
           BASELINE_INSTANCE: `baseline-${version}-${i}`,
         });
@@ -59,6 +63,7 @@ export async function startBaselineStack(options: BaselineOptions): Promise<Base
     const front = forkEntry(entryPath('baseline/front-server'), {
       ...process.env,
       ...options.env,
+      ...floorEnv,
       ...options.databaseEnv,
       ...options.policyEnv,
       NOTIFICATION_SERVICE_HOST: '127.0.0.1',

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import mysql from 'mysql2';
 import type { RowDataPacket } from 'mysql2/promise';
 import { fileURLToPath } from 'node:url';
+import { floorDocuments, segmentDatagrams } from './segment-datagrams.js';
 import { userManagementPool } from './user-management-pool.js';
 
 /**
@@ -15,6 +16,8 @@ const appVersion = env.BASELINE_APP_VERSION ?? '1.0.0';
 // NOTIFICATION_SERVICE_HOST/PORT and NOTIFICATION_CONNECTION_POLICY come in the environment, as for the real service.
 const origin = `http://${env.NOTIFICATION_SERVICE_HOST}:${env.NOTIFICATION_SERVICE_PORT}`;
 const { dispatcher, call } = await userManagementPool(fileURLToPath(new URL('../../../../', import.meta.url)), env);
+// Set only in the bench's floor scenarios: one datagram per request, as tracing every request needs at the least.
+const sendSegment = await segmentDatagrams(env.BASELINE_XRAY_DAEMON_ADDRESS);
 const pool = mysql
   .createPool({
     host: env.DB_HOSTNAME ?? '127.0.0.1',
@@ -40,6 +43,7 @@ async function notificationXray(response: http.ServerResponse): Promise<void> {
   const answer = await call(dispatcher, { origin, method: 'GET', path: '/notification/xray', headers: { accept: '*/*' } });
   const type = answer.headers['content-type'];
   reply(response, answer.statusCode, typeof type === 'string' ? type : json, answer.body);
+  sendSegment?.(floorDocuments.frontXray);
 }
 
 async function users(response: http.ServerResponse): Promise<void> {
@@ -62,6 +66,7 @@ async function users(response: http.ServerResponse): Promise<void> {
     appversion: appVersion,
   }));
   reply(response, 200, json, JSON.stringify(list));
+  sendSegment?.(floorDocuments.frontUsers);
 }
 
 const server = http.createServer((request, response) => {

@@ -11,7 +11,7 @@ import { parseBenchOptions, UsageError } from '../src/bench/bench-options.js';
 import type { BenchResults } from '../src/bench/bench-results.js';
 import { categoryOf, summarizeProfiles } from '../src/bench/profile-summary.js';
 import { LatencyRecorder, mergeHistograms, summarize } from '../src/bench/latency-histogram.js';
-import { formatSpread } from '../src/bench/report.js';
+import { dropShare, formatSpread } from '../src/bench/report.js';
 import { joinSlices } from '../src/bench/slices.js';
 import type { ScenarioRun } from '../src/bench/bench-results.js';
 import { ratios, spread } from '../src/bench/statistics.js';
@@ -45,7 +45,7 @@ describe('bench statistics and options', () => {
   });
 
   it('joins the slices of a run: counts and times added, CPU weighted by time, latency over all responses', () => {
-    const slice = (ok2xx: number, durationSeconds: number, cores: number, latencies: number[], datagrams?: number): ScenarioRun => {
+    const slice = (ok2xx: number, durationSeconds: number, cores: number, latencies: number[], datagrams?: number, dropped = 0): ScenarioRun => {
       const recorder = new LatencyRecorder();
       for (const ms of latencies) recorder.record(ms);
       const histogram = recorder.histogram();
@@ -60,10 +60,10 @@ describe('bench statistics and options', () => {
         cpuSeconds: 0.5,
         throughput: ok2xx / durationSeconds,
         cpu: { generator: 0.2, orchestrator: 0.1, byRole: { 'user-management': cores }, machine: 1, cores: 2 },
-        ...(datagrams === undefined ? {} : { trace: { segmentsPerRequest: 0, sink: { datagrams, bytes: datagrams * 10, parsed: 1, malformed: 0, names: { A: 1 } } } }),
+        ...(datagrams === undefined ? {} : { trace: { segmentsPerRequest: 0, sink: { datagrams, bytes: datagrams * 10, dropped, parsed: 1, malformed: 0, names: { A: 1 } } } }),
       };
     };
-    const joined = joinSlices([slice(300, 1, 0.5, [1, 2, 3], 600), slice(100, 3, 1.0, [10], 200)]);
+    const joined = joinSlices([slice(300, 1, 0.5, [1, 2, 3], 600, 8), slice(100, 3, 1.0, [10], 200)]);
     expect(joined).toMatchObject({
       ok2xx: 400,
       non2xx: 2,
@@ -73,9 +73,16 @@ describe('bench statistics and options', () => {
       slices: 2,
       latencyMs: { p50: 2, p99: 10, max: 10 },
       cpu: { generator: 0.2, byRole: { 'user-management': 0.875 }, cores: 2 },
-      trace: { segmentsPerRequest: 1.99, sink: { datagrams: 800, bytes: 8000, parsed: 2, names: { A: 2 } } },
+      // Sent per response: those the sink read and those its full socket dropped, (800 + 8) / 402.
+      trace: { segmentsPerRequest: 2.01, sink: { datagrams: 800, bytes: 8000, dropped: 8, parsed: 2, names: { A: 2 } } },
     });
     expect(() => joinSlices([])).toThrow('at least one slice');
+  });
+
+  it('gives the share of datagrams the sink dropped', () => {
+    expect(dropShare({ datagrams: 970, dropped: 30 })).toBe('3%');
+    expect(dropShare({ datagrams: 2, dropped: 1 })).toBe('33.3%');
+    expect(dropShare({ datagrams: 0, dropped: 0 })).toBe('0%');
   });
 
   it('prints a spread as median (min–max), and one run as its value', () => {

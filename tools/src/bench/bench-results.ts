@@ -25,7 +25,10 @@ export const routePaths: Record<RouteName, string> = {
 };
 
 export interface ScenarioRun extends LoadRun {
-  /** With tracing on: datagrams the sink received per 2xx response, and what it saw in its parsed sample. */
+  /**
+   * With tracing on: datagrams sent to the sink per response (those it read and those its full socket dropped), and
+   * what it saw in its parsed sample.
+   */
   trace?: { segmentsPerRequest: number; sink: SinkReport };
   /** How many interleaved slices of load this run of the scenario is made of. */
   slices?: number;

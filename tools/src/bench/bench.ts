@@ -32,6 +32,7 @@ import { summarizeProfiles } from './profile-summary.js';
 import { measureStartup, repositoryRoot, startAlone, type ServiceName, type StandaloneService } from './service-startup.js';
 import { ratios, spread } from './statistics.js';
 import { startXraySink, type XraySink } from './xray-sink-process.js';
+import { dropShare } from './report.js';
 
 export const goals = { oursOverBaseline: 0.7, tracingCost: 0.1, startupMs: 1000, rssMB: 100 } as const;
 
@@ -269,7 +270,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         // The last responses' segments are a few datagrams behind them.
         await sleep(100);
         const report = await activeSink.report(true);
-        run.trace = { segmentsPerRequest: Math.round((report.datagrams / Math.max(1, run.ok2xx + run.non2xx)) * 100) / 100, sink: report };
+        run.trace = { segmentsPerRequest: Math.round(((report.datagrams + report.dropped) / Math.max(1, run.ok2xx + run.non2xx)) * 100) / 100, sink: report };
       }
       return run;
     };
@@ -360,7 +361,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
           log(
             `  ${scenario.label}: ${run.throughput} req/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms` +
               `${run.non2xx + run.errors > 0 ? `, ${run.non2xx} non-2xx, ${run.errors} errors` : ''}` +
-              `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request` : ''}`,
+              `${run.trace ? `, ${run.trace.segmentsPerRequest} segments/request${run.trace.sink.dropped ? ` (${dropShare(run.trace.sink)} dropped at the sink)` : ''}` : ''}`,
           );
         }
         // Every system has been idle at least this long since its last slice (most of them longer).

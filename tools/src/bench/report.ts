@@ -1,6 +1,7 @@
 import { tracingLabel, type BenchResults, type CpuProfileFigures, type ScenarioResult } from './bench-results.js';
 import { systemCores } from './cpu-accounting.js';
 import type { Spread } from './statistics.js';
+import type { SinkReport } from './xray-sink-protocol.js';
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
@@ -22,6 +23,12 @@ function percent(s: Spread): Spread {
 function signed(value: number): string {
   const rounded = Math.round(value);
   return rounded > 0 ? `+${rounded}` : `${rounded === 0 ? 0 : rounded}`;
+}
+
+/** The share of the datagrams sent to the sink that its full socket dropped, as a percentage. */
+export function dropShare(sink: Pick<SinkReport, 'datagrams' | 'dropped'>): string {
+  const sent = sink.datagrams + sink.dropped;
+  return `${sent === 0 ? 0 : Math.round((sink.dropped / sent) * 1000) / 10}%`;
 }
 
 function routeName(route: 'xray' | 'users'): string {
@@ -150,11 +157,14 @@ export function formatReport(results: BenchResults): string {
 
   lines.push(
     '',
-    `| Route | Ours / baseline, throughput (goal ≥ ${goals.oursOverBaseline}) | Tracing cost in throughput, every request sampled (goal ≤ ${goals.tracingCost * 100}%) | Tracing cost, default sampling (goal ≤ ${goals.tracingCost * 100}%) | Tracing cost, none sampled | The floor: one datagram per request and hop, no tracer (baseline's loss) | Traced ours / baseline | Segments received per request (sampled; the floor) |`,
+    `| Route | Ours / baseline, throughput (goal ≥ ${goals.oursOverBaseline}) | Tracing cost in throughput, every request sampled (goal ≤ ${goals.tracingCost * 100}%) | Tracing cost, default sampling (goal ≤ ${goals.tracingCost * 100}%) | Tracing cost, none sampled | The floor: one datagram per request and hop, no tracer (baseline's loss) | Traced ours / baseline | Segments sent per request, share the sink dropped (every request sampled; the floor) |`,
     '|---|---|---|---|---|---|---|---|',
   );
-  const segmentsPerRequest = (id: string): string =>
-    results.scenarios.find((s) => s.id === id)?.runs.map((run) => run.trace?.segmentsPerRequest ?? 0).join(', ') ?? '';
+  const segmentsPerRequest = (id: string): string => {
+    const runs = results.scenarios.find((s) => s.id === id)?.runs ?? [];
+    const sum = (of: (sink: SinkReport) => number): number => runs.reduce((total, run) => total + (run.trace ? of(run.trace.sink) : 0), 0);
+    return `${runs.map((run) => run.trace?.segmentsPerRequest ?? 0).join(', ')} (${dropShare({ datagrams: sum((s) => s.datagrams), dropped: sum((s) => s.dropped) })} dropped)`;
+  };
   for (const c of results.comparisons) {
     lines.push(
       `| ${routeName(c.route)} | ` +

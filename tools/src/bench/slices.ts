@@ -41,7 +41,7 @@ export function joinSlices(slices: readonly ScenarioRun[]): ScenarioRun {
     slices: slices.length,
   };
   if (traced.length > 0) {
-    const datagrams = traced.reduce((total, slice) => total + (slice.trace?.sink.datagrams ?? 0), 0);
+    const datagrams = traced.reduce((total, slice) => total + (slice.trace?.sink.datagrams ?? 0) + (slice.trace?.sink.dropped ?? 0), 0);
     const responses = traced.reduce((total, slice) => total + slice.ok2xx + slice.non2xx, 0);
     const sinks = traced.map((slice) => slice.trace!.sink);
     const names: Record<string, number> = {};
@@ -51,6 +51,7 @@ export function joinSlices(slices: readonly ScenarioRun[]): ScenarioRun {
       sink: {
         datagrams,
         bytes: sinks.reduce((total, sink) => total + sink.bytes, 0),
+        dropped: sinks.reduce((total, sink) => total + sink.dropped, 0),
         parsed: sinks.reduce((total, sink) => total + sink.parsed, 0),
         malformed: sinks.reduce((total, sink) => total + sink.malformed, 0),
         names,

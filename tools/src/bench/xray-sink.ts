@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import type { SinkMessage, SinkReport } from './xray-sink-protocol.js';
 
 /**
@@ -7,7 +8,25 @@ import type { SinkMessage, SinkReport } from './xray-sink-protocol.js';
  */
 const parseEvery = 25;
 const socket = dgram.createSocket('udp4');
-let report: SinkReport = { datagrams: 0, bytes: 0, parsed: 0, malformed: 0, names: {} };
+const emptyReport = (): SinkReport => ({ datagrams: 0, bytes: 0, dropped: 0, parsed: 0, malformed: 0, names: {} });
+let report = emptyReport();
+
+/**
+ * How many datagrams the kernel has dropped for this socket since it was bound, its receive buffer full: the last
+ * column of its line in /proc/net/udp (local address 127.0.0.1:<port in hex>, not connected). Linux only.
+ */
+function socketDrops(): number {
+  let table: string;
+  try {
+    table = readFileSync('/proc/net/udp', 'utf8');
+  } catch {
+    return 0;
+  }
+  const local = `0100007F:${socket.address().port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 `;
+  const line = table.split('\n').find((row) => row.includes(local));
+  return Number(line?.trim().split(/\s+/).at(-1) ?? 0);
+}
+let dropsAtReset = 0;
 
 socket.on('message', (datagram) => {
   report.datagrams += 1;
@@ -28,8 +47,12 @@ socket.on('message', (datagram) => {
 
 process.on('message', (message: SinkMessage) => {
   if (message.type === 'report') {
-    process.send?.({ type: 'report', report });
-    if (message.reset) report = { datagrams: 0, bytes: 0, parsed: 0, malformed: 0, names: {} };
+    const drops = socketDrops();
+    process.send?.({ type: 'report', report: { ...report, dropped: drops - dropsAtReset } });
+    if (message.reset) {
+      report = emptyReport();
+      dropsAtReset = drops;
+    }
   }
 });
 process.on('disconnect', () => socket.close());

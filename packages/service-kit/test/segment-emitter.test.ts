@@ -189,6 +189,16 @@ describe('the queue of closed segments', () => {
     expect(daemon.segments().map((d) => d.name)).toEqual(['Q1', 'Q2', 'Q3']);
   });
 
+  it('sends in bursts of at most 16 by default, which the daemon\'s default socket buffer takes from several processes at once', async () => {
+    const queue = new SegmentQueue(sender, { flushMs: 100 });
+    for (let i = 0; i < 40; i += 1) queued(queue, `B${i}`).close();
+    // Two full bursts went at once; the other 8 wait for the timer.
+    expect(sizes).toHaveLength(32);
+    await daemon.waitForSegments(40);
+    expect(sizes).toHaveLength(40);
+    expect(daemon.segments().map((d) => d.name)).toEqual(Array.from({ length: 40 }, (_, i) => `B${i}`));
+  });
+
   it('sends at once when maxQueued segments wait, and whatever is left on flush()', async () => {
     const queue = new SegmentQueue(sender, { flushMs: 60_000, maxQueued: 2 });
     queued(queue, 'M1').close();

@@ -40,9 +40,17 @@ export function emitSegment(sender: DatagramSender, segment: TraceSegment): void
 export interface SegmentQueueOptions {
   /** Longest a closed segment waits before it is sent. */
   flushMs?: number;
-  /** A queue this long is sent at once. */
+  /** A queue this long is sent at once: the largest burst of datagrams the daemon's socket gets from this process. */
   maxQueued?: number;
 }
+
+/**
+ * The daemon reads its UDP socket with the kernel's default receive buffer (212,992 bytes on Linux), and each queued
+ * datagram takes about 2 KiB of it whatever its size: a burst of 100 from each of five processes on one node overflowed
+ * it, and the kernel dropped 4.5–10.7% of the segments of a saturated two-hop stack (docs/benchmarks.md). Bursts of
+ * 16 lost none, at the same throughput; bursts of 8 cost a tenth of it.
+ */
+export const defaultMaxQueued = 16;
 
 /**
  * Closed segments, sent in batches shortly after they close rather than one by one as each response ends. With 5%
@@ -61,7 +69,7 @@ export class SegmentQueue {
   constructor(sender: DatagramSender, options: SegmentQueueOptions = {}) {
     this.#sender = sender;
     this.#flushMs = options.flushMs ?? 50;
-    this.#maxQueued = options.maxQueued ?? 100;
+    this.#maxQueued = options.maxQueued ?? defaultMaxQueued;
   }
 
   push(segment: TraceSegment): void {

@@ -320,7 +320,8 @@ describe('npm run bench -- --quick', () => {
     expect(results.scenarios.find((s) => s.id === 'xray/baseline/none')?.runs[0]?.trace).toBeUndefined();
     const floor = trace('xray/floor/none')?.sink;
     expect(floor?.malformed).toBe(0);
-    expect(Object.keys(floor?.names ?? {}).sort()).toEqual(['User-Management-Microservice', 'V1-Notification-Microservice']);
+    // Its constant documents' names (other stacks, up at once, may add theirs: the sink is shared).
+    expect(Object.keys(floor?.names ?? {})).toEqual(expect.arrayContaining(['User-Management-Microservice', 'V1-Notification-Microservice']));
     // Within a fifth of the size of ours, on both routes, so the kernel copies as much.
     for (const route of ['xray', 'users']) {
       const size = (id: string): number => (trace(id)?.sink.bytes ?? 0) / Math.max(1, trace(id)?.sink.datagrams ?? 0);

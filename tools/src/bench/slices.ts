@@ -41,17 +41,18 @@ export function joinSlices(slices: readonly ScenarioRun[]): ScenarioRun {
     slices: slices.length,
   };
   if (traced.length > 0) {
-    const datagrams = traced.reduce((total, slice) => total + (slice.trace?.sink.datagrams ?? 0) + (slice.trace?.sink.dropped ?? 0), 0);
+    const datagrams = traced.reduce((total, slice) => total + (slice.trace?.sink.datagrams ?? 0), 0);
+    const dropped = traced.reduce((total, slice) => total + (slice.trace?.sink.dropped ?? 0), 0);
     const responses = traced.reduce((total, slice) => total + slice.ok2xx + slice.non2xx, 0);
     const sinks = traced.map((slice) => slice.trace!.sink);
     const names: Record<string, number> = {};
     for (const sink of sinks) for (const [name, count] of Object.entries(sink.names)) names[name] = (names[name] ?? 0) + count;
     joined.trace = {
-      segmentsPerRequest: Math.round((datagrams / Math.max(1, responses)) * 100) / 100,
+      segmentsPerRequest: Math.round(((datagrams + dropped) / Math.max(1, responses)) * 100) / 100,
       sink: {
         datagrams,
         bytes: sinks.reduce((total, sink) => total + sink.bytes, 0),
-        dropped: sinks.reduce((total, sink) => total + sink.dropped, 0),
+        dropped,
         parsed: sinks.reduce((total, sink) => total + sink.parsed, 0),
         malformed: sinks.reduce((total, sink) => total + sink.malformed, 0),
         names,

@@ -12,6 +12,8 @@ import type { BenchResults } from '../src/bench/bench-results.js';
 import { categoryOf, summarizeProfiles } from '../src/bench/profile-summary.js';
 import { LatencyRecorder, mergeHistograms, summarize } from '../src/bench/latency-histogram.js';
 import { dropShare, formatSpread } from '../src/bench/report.js';
+import { floorBatch } from '../src/bench/baseline/segment-datagrams.js';
+import { defaultFlushMs, defaultMaxQueued } from '@canary/service-kit';
 import { joinSlices } from '../src/bench/slices.js';
 import type { ScenarioRun } from '../src/bench/bench-results.js';
 import { ratios, spread } from '../src/bench/statistics.js';
@@ -77,6 +79,10 @@ describe('bench statistics and options', () => {
       trace: { segmentsPerRequest: 2.01, sink: { datagrams: 800, bytes: 8000, dropped: 8, parsed: 2, names: { A: 2 } } },
     });
     expect(() => joinSlices([])).toThrow('at least one slice');
+  });
+
+  it('sends the floor\'s datagrams in the batches our services send theirs in', () => {
+    expect(floorBatch).toEqual({ maxQueued: defaultMaxQueued, flushMs: defaultFlushMs });
   });
 
   it('gives the share of datagrams the sink dropped', () => {

@@ -12,6 +12,8 @@ export {
   traceMysqlPool,
   traceContext,
   traceTask,
+  defaultFlushMs,
+  defaultMaxQueued,
   tracingDisabled,
   tracingOptions,
   xrayHttpInterceptor,

@@ -13,3 +13,5 @@ export {
 export { traceTask } from './task.js';
 export { traceContext, type TraceContext } from './trace-context.js';
 export { loadSamplingRules, samplingRulesSchema, type SamplingRules } from './sampling-rules.js';
+// What the bench's floor (tools/src/bench/baseline/segment-datagrams.ts) sends its datagrams in, as the services do.
+export { defaultMaxQueued, defaultFlushMs } from './segment-emitter.js';

@@ -52,6 +52,9 @@ export interface SegmentQueueOptions {
  */
 export const defaultMaxQueued = 16;
 
+/** The longest a closed segment waits for its batch: the daemon batches its uploads anyway. */
+export const defaultFlushMs = 50;
+
 /**
  * Closed segments, sent in batches shortly after they close rather than one by one as each response ends. With 5%
  * of requests sampled, a lone send every twentieth request ran its whole path cold (serializer, dgram, the kernel's
@@ -68,7 +71,7 @@ export class SegmentQueue {
 
   constructor(sender: DatagramSender, options: SegmentQueueOptions = {}) {
     this.#sender = sender;
-    this.#flushMs = options.flushMs ?? 50;
+    this.#flushMs = options.flushMs ?? defaultFlushMs;
     this.#maxQueued = options.maxQueued ?? defaultMaxQueued;
   }
 

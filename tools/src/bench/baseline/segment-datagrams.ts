@@ -12,8 +12,11 @@ import { once } from 'node:events';
 export type SendSegment = (datagram: Buffer) => void;
 
 const protocolHeader = '{"format":"json","version":1}\n';
-const flushMs = 50;
-const maxQueued = 100;
+/**
+ * The services' `defaultMaxQueued` and `defaultFlushMs`, written out rather than imported so that the bare back
+ * replicas do not load the kit (fastify and all) and stay a reference for memory; the bench's test compares them.
+ */
+export const floorBatch = { maxQueued: 16, flushMs: 50 } as const;
 
 /** Fixed ids and times: the sink checks the format and counts; only the size matters to the kernel. */
 const traceId = '1-692f0000-5d1e0b3a9c7f2e4d6a8b0c1e';
@@ -73,7 +76,7 @@ export async function segmentDatagrams(address: string | undefined): Promise<Sen
   };
   return (datagram) => {
     queued.push(datagram);
-    if (queued.length >= maxQueued) flush();
-    else timer ??= setTimeout(flush, flushMs).unref();
+    if (queued.length >= floorBatch.maxQueued) flush();
+    else timer ??= setTimeout(flush, floorBatch.flushMs).unref();
   };
 }

@@ -26,7 +26,7 @@ import { runLoad, type WatchedProcess } from './load-generator.js';
 import { choosePolicy } from './policy-support.js';
 import { systemCpuMsPerResponse } from './cpu-accounting.js';
 import { startOurStack, type OurStack } from './our-stack.js';
-import { joinSlices } from './slices.js';
+import { joinSlices, segmentsPerResponse } from './slices.js';
 import { listeningPid, machineInfo, residentBytes, waitForQuietMachine } from './proc-stats.js';
 import { summarizeProfiles } from './profile-summary.js';
 import { measureStartup, repositoryRoot, startAlone, type ServiceName, type StandaloneService } from './service-startup.js';
@@ -270,7 +270,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         // The last responses' segments are a few datagrams behind them.
         await sleep(100);
         const report = await activeSink.report(true);
-        run.trace = { segmentsPerRequest: Math.round(((report.datagrams + report.dropped) / Math.max(1, run.ok2xx + run.non2xx)) * 100) / 100, sink: report };
+        run.trace = { segmentsPerRequest: segmentsPerResponse(report, run.ok2xx + run.non2xx), sink: report };
       }
       return run;
     };

@@ -1,9 +1,15 @@
 import type { ScenarioRun } from './bench-results.js';
 import { mergeHistograms, summarize } from './latency-histogram.js';
+import type { SinkReport } from './xray-sink-protocol.js';
 
 function round(value: number, digits = 3): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
+}
+
+/** Datagrams sent to the sink per response: those it read and those its full socket dropped. */
+export function segmentsPerResponse(sink: Pick<SinkReport, 'datagrams' | 'dropped'>, responses: number): number {
+  return round((sink.datagrams + sink.dropped) / Math.max(1, responses), 2);
 }
 
 /**
@@ -48,7 +54,7 @@ export function joinSlices(slices: readonly ScenarioRun[]): ScenarioRun {
     const names: Record<string, number> = {};
     for (const sink of sinks) for (const [name, count] of Object.entries(sink.names)) names[name] = (names[name] ?? 0) + count;
     joined.trace = {
-      segmentsPerRequest: Math.round(((datagrams + dropped) / Math.max(1, responses)) * 100) / 100,
+      segmentsPerRequest: segmentsPerResponse({ datagrams, dropped }, responses),
       sink: {
         datagrams,
         bytes: sinks.reduce((total, sink) => total + sink.bytes, 0),

@@ -46,10 +46,11 @@ export interface SegmentQueueOptions {
 
 /**
  * The daemon reads its UDP socket with the kernel's default receive buffer (212,992 bytes on Linux), and each queued
- * datagram takes about 2 KiB of it whatever its size: a burst of 100 from each of five processes on one node overflowed
- * it, and the kernel dropped 4.5–10.7% of the segments of a saturated two-hop stack. Bursts of 16 lost none there, at
- * the same throughput; bursts of 8 cost a tenth of it (docs/benchmarks.md, which also says what still drops under the
- * bench's heavier load).
+ * datagram is counted at the size of the kernel buffer that holds it (2,304 bytes for user management's, 1,280 for
+ * notification's): a burst of 100 from each of five processes on one node overflowed it, and the kernel dropped
+ * 4.5–10.7% of the segments of a saturated two-hop stack. Bursts of 16 lost none there, at the same throughput;
+ * bursts of 8 cost a tenth of it (docs/benchmarks.md, which also says what still drops under the bench's heavier
+ * load).
  */
 export const defaultMaxQueued = 16;
 

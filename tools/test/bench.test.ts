@@ -98,8 +98,10 @@ describe('bench statistics and options', () => {
   });
 
   it('reads the flags, with defaults that keep a full run near 10 minutes', () => {
-    expect(parseBenchOptions([])).toMatchObject({ runs: 3, durationSeconds: 10, warmupSeconds: 2, connections: 50, quick: false, logLevel: 'warn' });
-    expect(parseBenchOptions(['--quick'])).toMatchObject({ runs: 1, durationSeconds: 1, quick: true, profile: false });
+    expect(parseBenchOptions([])).toMatchObject({ runs: 3, durationSeconds: 10, warmupSeconds: 2, leadInSeconds: 1.5, connections: 50, quick: false, logLevel: 'warn' });
+    expect(parseBenchOptions(['--quick'])).toMatchObject({ runs: 1, durationSeconds: 1, leadInSeconds: 0.3, quick: true, profile: false });
+    expect(parseBenchOptions(['--lead-in', '0.3'])).toMatchObject({ leadInSeconds: 0.3, warmupSeconds: 2 });
+    expect(() => parseBenchOptions(['--lead-in', '61'])).toThrow(new UsageError('--lead-in must be a number from 0 to 60'));
     expect(parseBenchOptions(['--profile'])).toMatchObject({ profile: true, profileRate: 500 });
     expect(parseBenchOptions(['--quick', '--runs', '2', '--duration', '2.5'])).toMatchObject({ runs: 2, durationSeconds: 2.5 });
     expect(parseBenchOptions(['--help'])).toBeUndefined();
@@ -282,6 +284,7 @@ describe('npm run bench -- --quick', () => {
     // The baseline's processes are sampled as ours are: idle, as the load stops and a while later, per run (ours: per stack).
     expect(results.baselineMemory.map((b) => b.process)).toEqual(['front', 'back']);
     expect(results.settings.settleSeconds).toBe(2);
+    expect(results.settings.leadInSeconds).toBe(0.3);
     expect(results.baselineMemory.flatMap((b) => [b.rssIdleMB.runs.length, b.rssAfterLoadMB.runs.length, b.rssSettledMB.runs.length])).toEqual([1, 1, 1, 1, 1, 1]);
     // Ours: one value per stack (four in the one run), nothing for the baseline's slot.
     expect(results.services.flatMap((s) => [s.rssIdleMB.runs.length, s.rssAfterLoadMB.runs.length, s.rssSettledMB.runs.length])).toEqual([4, 4, 4, 4, 4, 4]);

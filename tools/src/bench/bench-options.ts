@@ -9,6 +9,11 @@ export interface BenchOptions {
   durationSeconds: number;
   /** Seconds of load before each measured run, not counted. */
   warmupSeconds: number;
+  /**
+   * Seconds of load before each interleaved slice is counted: a system back from idling while the others were
+   * measured is not at speed at once (on Node 20, V8's memory reducer has shrunk its heap meanwhile).
+   */
+  leadInSeconds: number;
   /** Concurrent keep-alive connections of the load generator. */
   connections: number;
   /** Users seeded for /usermgmt/users. */
@@ -28,7 +33,7 @@ export interface BenchOptions {
   nodeOptions: string | undefined;
 }
 
-export const usage = `usage: npm run bench -- [--runs N] [--duration S] [--warmup S] [--connections C] [--log-level L]
+export const usage = `usage: npm run bench -- [--runs N] [--duration S] [--warmup S] [--lead-in S] [--connections C] [--log-level L]
                         [--policy P] [--node-options=FLAGS] [--out DIR] [--profile [--profile-rate R]] [--quick]
 
 Measures, on this machine, our local stack at 2 V1 + 2 V2 against a bare-http baseline of the same chain, with
@@ -38,6 +43,8 @@ load generator's own ceiling. Prints markdown tables and, last, "results: <path 
   --runs N         measured runs of every scenario, interleaved (default 3)
   --duration S     seconds of each measured load run (default 10)
   --warmup S       seconds of unmeasured load before each run (default 2)
+  --lead-in S      seconds of unmeasured load at the start of each slice, while a system back from idle gets up to
+                   speed (default 1.5)
   --connections C  concurrent connections of the load generator (default 50)
   --log-level L    LOG_LEVEL of our services (default warn: request logs would measure the terminal)
   --policy P       NOTIFICATION_CONNECTION_POLICY for ours and the baseline (default: user management's default)
@@ -61,6 +68,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         runs: { type: 'string' },
         duration: { type: 'string' },
         warmup: { type: 'string' },
+        'lead-in': { type: 'string' },
         connections: { type: 'string' },
         'log-level': { type: 'string' },
         policy: { type: 'string' },
@@ -92,6 +100,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     runs: numberFlag('runs', values.runs, quick ? 1 : 3, 1, 20, true),
     durationSeconds: numberFlag('duration', values.duration, quick ? 1 : 10, 0.5, 600, false),
     warmupSeconds: numberFlag('warmup', values.warmup, quick ? 0.5 : 2, 0, 600, false),
+    leadInSeconds: numberFlag('lead-in', values['lead-in'], quick ? 0.3 : 1.5, 0, 60, false),
     connections: numberFlag('connections', values.connections, quick ? 10 : 50, 1, 1000, true),
     users: 100,
     logLevel,

@@ -279,8 +279,10 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     // machine's speed drifts by a third within minutes, and interleaving lets the drift reach every system alike.
     const sliceCount = Math.max(1, Math.round(options.durationSeconds / 2));
     const sliceSeconds = options.durationSeconds / sliceCount;
-    // Each slice opens its connections anew: a short lead-in, not counted, before it is measured.
-    const sliceLeadIn = Math.min(options.warmupSeconds, 0.3);
+    // Each slice opens its connections anew and starts with a lead-in, not counted: a system idle while the other
+    // scenarios ran comes back slower (on Node 20 our stack's first second after 40 s idle ran about a fifth below
+    // speed, V8's memory reducer having shrunk its heap), and is at speed about a second later (docs/benchmarks.md).
+    const sliceLeadIn = options.leadInSeconds;
     // How long after its last slice a system's memory is sampled again: whether V8 gives memory grown under load back
     // by itself once the process idles. Its memory reducer did so 28 s after a load on Node 20; on Node 26 it judges
     // the allocation rate high even in an idle process, and only its watchdog, 100 s after the last collection, runs it.
@@ -512,6 +514,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         durationSeconds: options.durationSeconds,
         slices: sliceCount,
         warmupSeconds: options.warmupSeconds,
+        leadInSeconds: options.leadInSeconds,
         settleSeconds,
         connections: options.connections,
         users: options.users,

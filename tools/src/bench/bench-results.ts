@@ -152,8 +152,8 @@ export interface BenchResults {
     /** Interleaved slices each scenario's measured time is cut into, per run. */
     slices: number;
     warmupSeconds: number;
-    /** Unmeasured seconds at the start of each slice (0.3 before 2026-12-03 evening; absent then). */
-    leadInSeconds?: number;
+    /** Unmeasured seconds at the start of each slice (`--lead-in`; files from before the evening of 2026-12-03 lack it: 0.3). */
+    leadInSeconds: number;
     /** How long after its last slice a system's memory is sampled the second time. */
     settleSeconds: number;
     connections: number;

@@ -279,10 +279,6 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     // machine's speed drifts by a third within minutes, and interleaving lets the drift reach every system alike.
     const sliceCount = Math.max(1, Math.round(options.durationSeconds / 2));
     const sliceSeconds = options.durationSeconds / sliceCount;
-    // Each slice opens its connections anew and starts with a lead-in, not counted: a system idle while the other
-    // scenarios ran comes back slower (on Node 20 our stack's first second after 40 s idle ran about a fifth below
-    // speed, V8's memory reducer having shrunk its heap), and is at speed about a second later (docs/benchmarks.md).
-    const sliceLeadIn = options.leadInSeconds;
     // How long after its last slice a system's memory is sampled again: whether V8 gives memory grown under load back
     // by itself once the process idles. Its memory reducer did so 28 s after a load on Node 20; on Node 26 it judges
     // the allocation rate high even in an idle process, and only its watchdog, 100 s after the last collection, runs it.
@@ -348,7 +344,11 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
             const system = systems.get(stage)!;
             for (const route of rotate(routes, k + i)) {
               const scenario = stage === 'baseline' || stage === 'floor' ? scenarioOf(stage, route, 'none') : scenarioOf('ours', route, stage);
-              const run = await measure(system.url, routePaths[route], system.processes, stage !== 'baseline' && stage !== 'off', sliceSeconds, sliceLeadIn);
+              // Each slice opens its connections anew and starts with a lead-in, not counted: a system idle while the
+              // other scenarios ran comes back slower (on Node 20 our stack's first second after 40 s idle ran about a
+              // fifth below speed, V8's memory reducer having shrunk its heap), and is at speed about a second later
+              // (docs/benchmarks.md).
+              const run = await measure(system.url, routePaths[route], system.processes, stage !== 'baseline' && stage !== 'off', sliceSeconds, options.leadInSeconds);
               const entry = slices.get(scenario.id) ?? { scenario, runs: [] };
               entry.runs.push(run);
               slices.set(scenario.id, entry);

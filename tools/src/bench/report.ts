@@ -126,7 +126,7 @@ export function formatReport(results: BenchResults): string {
       `load average ${machine.loadAverageStart.join(' ')} at the start, ${(machine.loadAverageEnd ?? []).join(' ')} at the end.`,
     `Settings: ${settings.runs} run(s); in each, every system warmed up for ${settings.warmupSeconds} s, then every scenario measured for ` +
       `${settings.durationSeconds} s in ${settings.slices} slice(s) taken in turn with the other scenarios', ` +
-      `${settings.leadInSeconds !== undefined ? `each counted after ${settings.leadInSeconds} s of load, ` : ''}` +
+      `each counted after ${settings.leadInSeconds} s of load, ` +
       `${settings.connections} connections, ${settings.v1} V1 + ${settings.v2} V2, ${settings.users} users, ` +
       `LOG_LEVEL=${settings.logLevel}, connection policy ${settings.policy}` +
       `${settings.nodeOptions ? `, our services with NODE_OPTIONS="${settings.nodeOptions}"` : ''}${settings.quick ? ' (--quick: the figures mean nothing)' : ''}. ` +

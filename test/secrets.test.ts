@@ -17,8 +17,8 @@ import { createSelfSignedCertificate, createTestDatabase, startSmtpServer, type 
  */
 
 const entries = {
-  'user-management': fileURLToPath(new URL('../services/user-management/dist/server.js', import.meta.url)),
-  notification: fileURLToPath(new URL('../services/notification/dist/server.js', import.meta.url)),
+  'user-management': fileURLToPath(new URL('../services/user-management/dist/bundle.js', import.meta.url)),
+  notification: fileURLToPath(new URL('../services/notification/dist/bundle.js', import.meta.url)),
 };
 
 const tag = randomBytes(6).toString('hex');

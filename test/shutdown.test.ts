@@ -8,15 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, startSmtpServer, type TestDatabase, type TestSmtpServer } from '@canary/testkit';
 
 /**
- * Graceful shutdown of both services as real processes (`node services/<name>/dist/server.js`): requests in flight
+ * Graceful shutdown of both services as real processes (`node services/<name>/dist/bundle.js`, as their images run them): requests in flight
  * at SIGTERM finish with 200, readiness answers 503 during SHUTDOWN_DRAIN_MS while other routes still serve, new
  * connections are refused once the listener closes (while the in-flight requests still run), and the process exits 0;
  * a request that outlives SHUTDOWN_GRACE_MS makes it exit 1.
  */
 
 const entries = {
-  'user-management': fileURLToPath(new URL('../services/user-management/dist/server.js', import.meta.url)),
-  notification: fileURLToPath(new URL('../services/notification/dist/server.js', import.meta.url)),
+  'user-management': fileURLToPath(new URL('../services/user-management/dist/bundle.js', import.meta.url)),
+  notification: fileURLToPath(new URL('../services/notification/dist/bundle.js', import.meta.url)),
 };
 
 interface Service {

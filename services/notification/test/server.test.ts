@@ -10,7 +10,7 @@ import { createSelfSignedCertificate, startSmtpServer, type TestSmtpServer } fro
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validMail } from './support.js';
 
-const serverEntry = fileURLToPath(new URL('../dist/server.js', import.meta.url));
+const serverEntry = fileURLToPath(new URL('../dist/bundle.js', import.meta.url));
 
 interface Finished {
   code: number | null;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startXrayDaemon, type XrayDaemon } from '@canary/testkit';
 
-const serverEntry = fileURLToPath(new URL('../dist/server.js', import.meta.url));
+const serverEntry = fileURLToPath(new URL('../dist/bundle.js', import.meta.url));
 const traceEverything = fileURLToPath(new URL('../../../docs/xray-sampling-all.json', import.meta.url));
 
 interface Server {

@@ -7,7 +7,7 @@ import type { ListeningMessage } from '@canary/service-kit';
 import { createTestDatabase, type TestDatabase } from '@canary/testkit';
 import { closedPort, startFakeNotification, validUser } from './support/helpers.js';
 
-const serverEntry = fileURLToPath(new URL('../dist/server.js', import.meta.url));
+const serverEntry = fileURLToPath(new URL('../dist/bundle.js', import.meta.url));
 
 interface Finished {
   code: number | null;

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { stopChild } from './child-processes.js';
 import { residentBytes } from './proc-stats.js';
+import { serviceBundle } from '../bundle/bundle-paths.js';
 
 export type ServiceName = 'notification' | 'user-management';
 
@@ -49,12 +50,12 @@ export interface StandaloneService {
 }
 
 /**
- * Starts one service alone, as `node services/<name>/dist/server.js` with the given environment, and times it from
+ * Starts one service alone, as `node services/<name>/dist/bundle.js` (what its image runs) with the given environment, and times it from
  * process creation to the first successful readiness check (polled every 5 ms). It keeps running until stopped.
  */
 export async function startAlone(service: ServiceName, env: Record<string, string>, timeoutMs = 30_000): Promise<StandaloneService> {
   const port = await freePort();
-  const entry = fileURLToPath(new URL(`services/${service}/dist/server.js`, `file://${repositoryRoot}`));
+  const entry = serviceBundle(repositoryRoot, service);
   const started = performance.now();
   const child = spawn(process.execPath, [entry], {
     env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) },

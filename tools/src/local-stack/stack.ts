@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@canary/service-kit';
 import { createBalancer, type Balancer, type BalancerEvent } from '../balancer/index.js';
 import { balancerEventLog } from '../balancer/event-log.js';
+import { serviceBundle } from '../bundle/bundle-paths.js';
 import { stackEnvSchema } from './config.js';
 import { ensureDatabase } from './database.js';
 import { startMailSink, type MailSink } from './mail-sink.js';
@@ -117,8 +118,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const rootDir = options.rootDir ?? fileURLToPath(new URL('../../../', import.meta.url));
   const scripts = {
-    notification: path.join(rootDir, 'services/notification/dist/server.js'),
-    usermgmt: path.join(rootDir, 'services/user-management/dist/server.js'),
+    notification: serviceBundle(rootDir, 'notification'),
+    usermgmt: serviceBundle(rootDir, 'user-management'),
     // Always the built preload: this module may itself run from source under a test runner.
     preload: path.join(rootDir, 'tools/dist/local-stack/parent-watch.js'),
   };

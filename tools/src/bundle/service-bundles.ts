@@ -14,7 +14,8 @@ function options(rootDir: string, service: BundledService): BuildOptions {
     target: 'node20.19',
     // bcrypt is a native addon: it loads its compiled binding from its own directory, so it stays in node_modules.
     external: ['bcrypt'],
-    // Dependencies written as CommonJS call require() for Node's modules, which an ES module does not have.
+    // A require esbuild cannot resolve while bundling (a computed name, an optional package) runs as Node's own
+    // require, which an ES module does not have.
     banner: { js: "import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);" },
     // Not minified, so stack traces and the file itself stay readable; the map leads back to the TypeScript
     // (through tsc's maps) when the process runs with --enable-source-maps.
@@ -30,8 +31,8 @@ function describe(messages: Message[]): string {
 }
 
 /**
- * Bundles each service from tsc's output into `dist/bundle.js`. Any esbuild warning fails the build: each one has
- * meant a require the bundle could not follow, which would break only when that code path first runs.
+ * Bundles each service from tsc's output into `dist/bundle.js`. Any esbuild warning fails the build: what it warns
+ * of (an import that will be undefined, a require it cannot follow) would otherwise show only when that code runs.
  */
 export async function bundleServices(rootDir: string): Promise<Record<BundledService, number>> {
   const sizes = {} as Record<BundledService, number>;

@@ -1,0 +1,63 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { serviceBundle } from '../src/bundle/bundle-paths.js';
+import { bundleServices } from '../src/bundle/service-bundles.js';
+
+const run = promisify(execFile);
+let rootDir: string | undefined;
+
+afterEach(async () => {
+  if (rootDir) await rm(rootDir, { recursive: true, force: true });
+  rootDir = undefined;
+});
+
+/** A repository root whose two services' `dist/` hold the given files, as ES module packages. */
+async function fakeRepository(files: Record<'notification' | 'user-management', Record<string, string>>): Promise<string> {
+  rootDir = await mkdtemp(path.join(os.tmpdir(), 'bundle-test-'));
+  for (const [service, contents] of Object.entries(files)) {
+    const dist = path.join(rootDir, 'services', service, 'dist');
+    await mkdir(dist, { recursive: true });
+    // As the real services are: ES modules by their package.json.
+    await writeFile(path.join(rootDir, 'services', service, 'package.json'), '{ "type": "module" }\n');
+    for (const [name, text] of Object.entries(contents)) await writeFile(path.join(dist, name), text);
+  }
+  return rootDir;
+}
+
+describe('service bundles', () => {
+  it('bundle a CommonJS dependency that requires a module by a computed name into an ES module that runs', async () => {
+    const root = await fakeRepository({
+      notification: {
+        'server.js': "import dep from './dep.cjs';\nconsole.log(`notification ${dep.joined}`);\n",
+        // A require esbuild cannot resolve while bundling (as mysql2's optional one of cardinal): Node's at run time.
+        'dep.cjs': "const id = ['node', 'path'].join(':');\nconst path = require(id);\nmodule.exports = { joined: path.posix.join('a', 'b') };\n",
+      },
+      'user-management': { 'server.js': "console.log('user management');\n" },
+    });
+
+    const sizes = await bundleServices(root);
+
+    expect(sizes.notification).toBeGreaterThan(0);
+    expect(sizes['user-management']).toBeGreaterThan(0);
+    // Without the banner's require, esbuild's shim throws 'Dynamic require of "node:path" is not supported'.
+    const { stdout } = await run(process.execPath, [serviceBundle(root, 'notification')]);
+    expect(stdout).toBe('notification a/b\n');
+    expect(existsSync(`${serviceBundle(root, 'notification')}.map`)).toBe(true);
+  });
+
+  it('fail on any esbuild warning, naming the service, the file and the warning', async () => {
+    const root = await fakeRepository({
+      notification: { 'server.js': "console.log('notification');\n" },
+      'user-management': { 'server.js': 'export const settings = { retries: 1, retries: 2 };\n' },
+    });
+
+    await expect(bundleServices(root)).rejects.toThrow(
+      /^bundling user-management:\n.*services\/user-management\/dist\/server\.js:1: Duplicate key "retries" in object literal$/,
+    );
+  });
+});

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSelfSignedCertificate, createTestDatabase, startSmtpServer, type TestDatabase, type TestSmtpServer } from '@canary/testkit';
+import { serviceBundle } from '../tools/src/bundle/bundle-paths.js';
 
 /**
  * Both services as real processes at LOG_LEVEL=trace, with a database password and an SMTP password, working and
@@ -16,9 +17,10 @@ import { createSelfSignedCertificate, createTestDatabase, startSmtpServer, type 
  * the SMTP credentials never cross the wire in clear text (a relay records what the notification service sends).
  */
 
+const rootDir = fileURLToPath(new URL('..', import.meta.url));
 const entries = {
-  'user-management': fileURLToPath(new URL('../services/user-management/dist/bundle.js', import.meta.url)),
-  notification: fileURLToPath(new URL('../services/notification/dist/bundle.js', import.meta.url)),
+  'user-management': serviceBundle(rootDir, 'user-management'),
+  notification: serviceBundle(rootDir, 'notification'),
 };
 
 const tag = randomBytes(6).toString('hex');

@@ -6,17 +6,19 @@ import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, startSmtpServer, type TestDatabase, type TestSmtpServer } from '@canary/testkit';
+import { serviceBundle } from '../tools/src/bundle/bundle-paths.js';
 
 /**
- * Graceful shutdown of both services as real processes (`node services/<name>/dist/bundle.js`, as their images run them): requests in flight
- * at SIGTERM finish with 200, readiness answers 503 during SHUTDOWN_DRAIN_MS while other routes still serve, new
- * connections are refused once the listener closes (while the in-flight requests still run), and the process exits 0;
- * a request that outlives SHUTDOWN_GRACE_MS makes it exit 1.
+ * Graceful shutdown of both services as real processes (`node services/<name>/dist/bundle.js`, as their images run
+ * them): requests in flight at SIGTERM finish with 200, readiness answers 503 during SHUTDOWN_DRAIN_MS while other
+ * routes still serve, new connections are refused once the listener closes (while the in-flight requests still
+ * run), and the process exits 0; a request that outlives SHUTDOWN_GRACE_MS makes it exit 1.
  */
 
+const rootDir = fileURLToPath(new URL('..', import.meta.url));
 const entries = {
-  'user-management': fileURLToPath(new URL('../services/user-management/dist/bundle.js', import.meta.url)),
-  notification: fileURLToPath(new URL('../services/notification/dist/bundle.js', import.meta.url)),
+  'user-management': serviceBundle(rootDir, 'user-management'),
+  notification: serviceBundle(rootDir, 'notification'),
 };
 
 interface Service {

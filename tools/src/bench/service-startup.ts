@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { stopChild } from './child-processes.js';
 import { residentBytes } from './proc-stats.js';
-import { serviceBundle } from '../bundle/bundle-paths.js';
+import { serviceBundle, type BundledService } from '../bundle/bundle-paths.js';
 
-export type ServiceName = 'notification' | 'user-management';
+export type ServiceName = BundledService;
 
 const readinessPath: Record<ServiceName, string> = {
   notification: '/notification/health/ready',
@@ -50,8 +50,9 @@ export interface StandaloneService {
 }
 
 /**
- * Starts one service alone, as `node services/<name>/dist/bundle.js` (what its image runs) with the given environment, and times it from
- * process creation to the first successful readiness check (polled every 5 ms). It keeps running until stopped.
+ * Starts one service alone, as `node services/<name>/dist/bundle.js` (what its image runs) with the given
+ * environment, and times it from process creation to the first successful readiness check (polled every 5 ms). It
+ * keeps running until stopped.
  */
 export async function startAlone(service: ServiceName, env: Record<string, string>, timeoutMs = 30_000): Promise<StandaloneService> {
   const port = await freePort();

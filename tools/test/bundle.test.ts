@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { serviceBundle } from '../src/bundle/bundle-paths.js';
+import { serviceBundle, type BundledService } from '../src/bundle/bundle-paths.js';
 import { bundleServices } from '../src/bundle/service-bundles.js';
 
 const run = promisify(execFile);
@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 /** A repository root whose two services' `dist/` hold the given files, as ES module packages. */
-async function fakeRepository(files: Record<'notification' | 'user-management', Record<string, string>>): Promise<string> {
+async function fakeRepository(files: Record<BundledService, Record<string, string>>): Promise<string> {
   rootDir = await mkdtemp(path.join(os.tmpdir(), 'bundle-test-'));
   for (const [service, contents] of Object.entries(files)) {
     const dist = path.join(rootDir, 'services', service, 'dist');

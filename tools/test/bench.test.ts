@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -8,6 +9,7 @@ import mysql from 'mysql2/promise';
 import { testDatabaseSettings } from '@canary/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBenchOptions, UsageError } from '../src/bench/bench-options.js';
+import { allocatorEnv, jemallocConf, jemallocPaths, runsOnJemalloc } from '../src/bench/allocator.js';
 import type { BenchResults } from '../src/bench/bench-results.js';
 import { categoryOf, summarizeProfiles } from '../src/bench/profile-summary.js';
 import { LatencyRecorder, mergeHistograms, summarize } from '../src/bench/latency-histogram.js';
@@ -109,6 +111,9 @@ describe('bench statistics and options', () => {
     expect(() => parseBenchOptions(['--duration', 'ten'])).toThrow(new UsageError('--duration must be a number from 0.5 to 600'));
     expect(() => parseBenchOptions(['--fast'])).toThrow(UsageError);
     expect(parseBenchOptions([])?.nodeOptions).toBeUndefined();
+    expect(parseBenchOptions([])?.allocator).toBe('jemalloc');
+    expect(parseBenchOptions(['--allocator', 'glibc'])?.allocator).toBe('glibc');
+    expect(() => parseBenchOptions(['--allocator', 'tcmalloc'])).toThrow(new UsageError('--allocator must be one of jemalloc, glibc'));
     expect(parseBenchOptions(['--node-options= --max-semi-space-size=4  --max-old-space-size=80 '])?.nodeOptions).toBe(
       '--max-semi-space-size=4  --max-old-space-size=80',
     );
@@ -182,6 +187,41 @@ describe('bench statistics and options', () => {
   });
 });
 
+describe('the allocator of the bench\'s servers', () => {
+  it('gives glibc\'s malloc no environment, and jemalloc the first library found, with the images\' settings', () => {
+    expect(allocatorEnv('glibc', () => true)).toEqual({});
+    expect(allocatorEnv('jemalloc', (p) => p === '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2')).toEqual({
+      LD_PRELOAD: '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2',
+      MALLOC_CONF: 'background_thread:true,max_background_threads:1,dirty_decay_ms:100,muzzy_decay_ms:0',
+    });
+    expect(() => allocatorEnv('jemalloc', () => false)).toThrow(
+      new UsageError('jemalloc, which the images run the services on, is not installed here: apt-get install libjemalloc2, or measure on glibc\'s malloc with --allocator glibc'),
+    );
+  });
+
+  it('measures what the images run: the Dockerfile preloads the same library path with the same MALLOC_CONF', () => {
+    const dockerfile = readFileSync(new URL('../../docker/Dockerfile', import.meta.url), 'utf8');
+    expect(dockerfile).toContain(`\nENV LD_PRELOAD=${jemallocPaths[0]} \\\n    MALLOC_CONF=${jemallocConf}\n`);
+  });
+
+  it('tells a process on jemalloc from one on glibc by what it has mapped', async () => {
+    const start = async (env: Record<string, string>): Promise<ChildProcess> => {
+      const child = spawn(process.execPath, ['-e', "console.log('up'); setInterval(() => {}, 1000)"], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+      await once(child.stdout!, 'data');
+      return child;
+    };
+    const onJemalloc = await start(allocatorEnv('jemalloc'));
+    const onGlibc = await start(allocatorEnv('glibc'));
+    try {
+      expect(runsOnJemalloc(onJemalloc.pid!)).toBe(true);
+      expect(runsOnJemalloc(onGlibc.pid!)).toBe(false);
+    } finally {
+      onJemalloc.kill();
+      onGlibc.kill();
+    }
+  });
+});
+
 describe('npm run bench -- --quick', () => {
   let outDir: string;
   let stdout: string;
@@ -238,6 +278,8 @@ describe('npm run bench -- --quick', () => {
     expect(results.version).toBe(1);
     expect(results.settings).toMatchObject({ runs: 1, quick: true, v1: 2, v2: 2, users: 100, nodeOptions: '--max-old-space-size=300' });
     expect(stdout).toContain('our services with NODE_OPTIONS="--max-old-space-size=300"');
+    expect(results.settings.allocator).toBe('jemalloc');
+    expect(stdout).toContain(', every server on jemalloc,');
     expect(results.machine.cores).toBeGreaterThan(0);
     expect(results.machine.node).toBe(process.version);
     expect(results.scenarios.map((s) => s.id).sort()).toEqual(

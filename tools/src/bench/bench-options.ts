@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { numberFlag, UsageError } from '../cli-options.js';
+import { allocators, type Allocator } from './allocator.js';
 
 export { UsageError };
 
@@ -31,10 +32,12 @@ export interface BenchOptions {
   profileRate: number;
   /** NODE_OPTIONS of our services (V8 heap limits, say); the baseline and the load generator keep Node's defaults. */
   nodeOptions: string | undefined;
+  /** The malloc of every server process, ours and the baseline's: jemalloc (the images') by default. */
+  allocator: Allocator;
 }
 
 export const usage = `usage: npm run bench -- [--runs N] [--duration S] [--warmup S] [--lead-in S] [--connections C] [--log-level L]
-                        [--policy P] [--node-options=FLAGS] [--out DIR] [--profile [--profile-rate R]] [--quick]
+                        [--policy P] [--node-options=FLAGS] [--allocator A] [--out DIR] [--profile [--profile-rate R]] [--quick]
 
 Measures, on this machine, our local stack at 2 V1 + 2 V2 against a bare-http baseline of the same chain, with
 tracing off, on (every request sampled) and on without sampling; start-up time and memory of each service; and the
@@ -51,6 +54,8 @@ load generator's own ceiling. Prints markdown tables and, last, "results: <path 
   --node-options=FLAGS
                    NODE_OPTIONS of our services, e.g. --node-options="--max-semi-space-size=4 --max-old-space-size=80" to
                    see what a smaller heap saves in memory and costs in throughput (default: none)
+  --allocator A    the malloc of every server, ours and the baseline's: jemalloc, as the images run them (needs
+                   Debian's libjemalloc2), or glibc (default jemalloc)
   --out DIR        where the JSON goes (default bench-results)
   --profile        then profile the servers' CPU at one fixed request rate (the baseline; ours with tracing
                    off, on and on without sampling) and show where each request's CPU time goes
@@ -73,6 +78,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         'log-level': { type: 'string' },
         policy: { type: 'string' },
         'node-options': { type: 'string' },
+        allocator: { type: 'string' },
         out: { type: 'string' },
         quick: { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
@@ -95,6 +101,8 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
   if (nodeOptions !== undefined && !/^--[a-z0-9-]+(=\S+)?(\s+--[a-z0-9-]+(=\S+)?)*$/.test(nodeOptions)) {
     throw new UsageError('--node-options must be Node options separated by spaces, each starting with --, e.g. "--max-old-space-size=80"');
   }
+  const allocator = values.allocator ?? 'jemalloc';
+  if (!allocators.includes(allocator as Allocator)) throw new UsageError(`--allocator must be one of ${allocators.join(', ')}`);
   return {
     quick,
     runs: numberFlag('runs', values.runs, quick ? 1 : 3, 1, 20, true),
@@ -109,5 +117,6 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     profile: values.profile === true,
     profileRate: numberFlag('profile-rate', values['profile-rate'], quick ? 200 : 500, 10, 100_000, true),
     nodeOptions: nodeOptions || undefined,
+    allocator: allocator as Allocator,
   };
 }

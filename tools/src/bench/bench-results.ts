@@ -1,3 +1,4 @@
+import type { Allocator } from './allocator.js';
 import type { LoadRun } from './load-generator.js';
 import type { MachineInfo } from './proc-stats.js';
 import type { Spread } from './statistics.js';
@@ -164,6 +165,8 @@ export interface BenchResults {
     policy: string;
     /** NODE_OPTIONS our services ran with (`--node-options`), when any. */
     nodeOptions?: string;
+    /** The malloc every server ran on (`--allocator`; files from before the night of 2026-12-04 lack it: glibc). */
+    allocator?: Allocator;
     quick: boolean;
     profile: boolean;
     profileRate?: number;

@@ -26,6 +26,7 @@ import { runLoad, type WatchedProcess } from './load-generator.js';
 import { choosePolicy } from './policy-support.js';
 import { systemCpuMsPerResponse } from './cpu-accounting.js';
 import { startOurStack, type OurStack } from './our-stack.js';
+import { allocatorEnv, runsOnJemalloc } from './allocator.js';
 import { joinSlices, segmentsPerResponse } from './slices.js';
 import { listeningPid, machineInfo, residentBytes, waitForQuietMachine } from './proc-stats.js';
 import { summarizeProfiles } from './profile-summary.js';
@@ -138,6 +139,13 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
   const startedAt = new Date();
   const machine = machineInfo();
   const { policy, env: policyEnv } = await choosePolicy(options.policy);
+  // Every server, ours and the baseline's, on the same malloc; the load generator and the sink keep glibc's.
+  const mallocEnv = allocatorEnv(options.allocator);
+  const checkAllocator = (processes: readonly { role: string; pid: number }[]): void => {
+    if (options.allocator !== 'jemalloc') return;
+    const without = processes.filter((p) => !runsOnJemalloc(p.pid));
+    if (without.length > 0) throw new Error(`not running on jemalloc despite LD_PRELOAD: ${without.map((p) => `${p.role} (pid ${p.pid})`).join(', ')}`);
+  };
   const umPackage = JSON.parse(await readFile(path.join(repositoryRoot, 'services/user-management/package.json'), 'utf8')) as { version: string };
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'canary-bench-'));
   const rulesFile = {
@@ -186,7 +194,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     sink = await startXraySink();
     const activeSink = sink;
     // Our services' NODE_OPTIONS replace any the bench itself was started with: the flags measured are the ones named.
-    const nodeEnv: Record<string, string> = options.nodeOptions ? { NODE_OPTIONS: options.nodeOptions } : {};
+    const nodeEnv: Record<string, string> = { ...mallocEnv, ...(options.nodeOptions ? { NODE_OPTIONS: options.nodeOptions } : {}) };
     const tracingEnv = (mode: TracingMode): Record<string, string> => ({
       ...nodeEnv,
       ...(mode === 'off'
@@ -239,7 +247,8 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     const startSystem = async (stage: Stage, run: number): Promise<RunningSystem> => {
       if (stage === 'baseline' || stage === 'floor') {
         const daemonAddress = stage === 'floor' ? activeSink.address : undefined;
-        const baseline = await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version, daemonAddress });
+        const baseline = await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version, daemonAddress, env: mallocEnv });
+        checkAllocator(baseline.processes);
         return { url: baseline.url, processes: baseline.processes, close: baseline.close };
       }
       const stack = await startOurStack({
@@ -249,6 +258,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         serviceEnv: { ...tracingEnv(stage), LOG_LEVEL: options.logLevel },
         usermgmtEnv: policyEnv,
       });
+      checkAllocator(stack.processes);
       return {
         url: stack.url,
         processes: stack.processes,
@@ -300,6 +310,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
           const wait = await waitForQuietMachine();
           const started = await startAlone(service, standaloneEnv[service]);
           alone.set(service, started);
+          checkAllocator([{ role: service, pid: started.pid }]);
           const { figures } = started;
           startup[service].push(figures.readyMs);
           log(
@@ -387,7 +398,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
           await mkdir(directory);
           const target =
             stage === 'baseline'
-              ? await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version, env: profilerEnv(directory, 'baseline') })
+              ? await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version, env: { ...mallocEnv, ...profilerEnv(directory, 'baseline') } })
               : await startOurStack({
                   v1,
                   v2,
@@ -523,6 +534,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
         logLevel: options.logLevel,
         policy,
         ...(options.nodeOptions ? { nodeOptions: options.nodeOptions } : {}),
+        allocator: options.allocator,
         quick: options.quick,
         profile: options.profile,
         ...(options.profile ? { profileRate: options.profileRate } : {}),

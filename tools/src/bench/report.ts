@@ -129,6 +129,7 @@ export function formatReport(results: BenchResults): string {
       `each counted after ${settings.leadInSeconds} s of load, ` +
       `${settings.connections} connections, ${settings.v1} V1 + ${settings.v2} V2, ${settings.users} users, ` +
       `LOG_LEVEL=${settings.logLevel}, connection policy ${settings.policy}` +
+      `, every server on ${settings.allocator === 'jemalloc' ? 'jemalloc' : "glibc's malloc"}` +
       `${settings.nodeOptions ? `, our services with NODE_OPTIONS="${settings.nodeOptions}"` : ''}${settings.quick ? ' (--quick: the figures mean nothing)' : ''}. ` +
       'Figures are the median of the runs, (min–max) in brackets; a goal is judged on the median.',
     '',

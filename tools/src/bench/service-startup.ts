@@ -44,6 +44,7 @@ async function answers(url: string): Promise<boolean> {
 
 /** A service started alone and ready, left running: its figures, and how to read its memory later and stop it. */
 export interface StandaloneService {
+  pid: number;
   figures: StartupFigures;
   residentBytes(): number;
   stop(): Promise<void>;
@@ -79,7 +80,7 @@ export async function startAlone(service: ServiceName, env: Record<string, strin
     }
     const readyMs = performance.now() - started;
     const pid = child.pid as number;
-    return { figures: { readyMs: Math.round(readyMs), rssBytes: residentBytes(pid) }, residentBytes: () => residentBytes(pid), stop };
+    return { pid, figures: { readyMs: Math.round(readyMs), rssBytes: residentBytes(pid) }, residentBytes: () => residentBytes(pid), stop };
   } catch (err) {
     await stop();
     throw err;

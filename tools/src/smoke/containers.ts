@@ -214,6 +214,25 @@ async function checkUis(mailApi: string, jaegerUi: string): Promise<void> {
 }
 
 /**
+ * Our images run node on jemalloc (docker/Dockerfile): the library mapped into PID 1, and its background thread
+ * running, which only MALLOC_CONF's `background_thread:true` starts, so the setting reached the allocator too.
+ */
+async function checkAllocator(project: ComposeProject): Promise<void> {
+  const containers = await project.containers();
+  const picked = ['user-management', 'notification-v1', 'notification-v2', 'notification-clusterip-service']
+    .map((service) => containers.find((c) => c.service === service))
+    .filter((c): c is ProjectContainer => c !== undefined);
+  const problems: string[] = [];
+  for (const container of picked) {
+    const { stdout } = await docker(['exec', container.id, 'sh', '-c', 'grep -c /libjemalloc.so.2 /proc/1/maps; cat /proc/1/task/*/comm'], project.env);
+    const [mapped, ...threads] = stdout.trim().split('\n');
+    if (!(Number(mapped) > 0)) problems.push(`${container.service}: libjemalloc.so.2 not mapped`);
+    else if (!threads.includes('jemalloc_bg_thd')) problems.push(`${container.service}: no jemalloc background thread (MALLOC_CONF not applied)`);
+  }
+  record('our containers run node on jemalloc', picked.length === 4 && problems.length === 0, problems.join('; ') || picked.map((c) => c.service).join(', '));
+}
+
+/**
  * SIGTERM must end our services by themselves: exit code 0 means they stopped on the signal; 137 would mean
  * Docker had to kill them after its 10 s timeout. The stop durations are reported as figures.
  */
@@ -276,6 +295,7 @@ async function main(): Promise<number> {
       await checkSplit(base, 2, 2);
       await checkCollector(stack);
       await checkUis(mailApi, `http://127.0.0.1:${jaegerPort}`);
+      await checkAllocator(stack);
     });
     await timed('scale to 1 V1 + 3 V2 and check', async () => {
       await stack.run(['up', '-d', '--scale', 'notification-v1=1', '--scale', 'notification-v2=3']);

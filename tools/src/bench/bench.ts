@@ -141,10 +141,13 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
   const { policy, env: policyEnv } = await choosePolicy(options.policy);
   // Every server, ours and the baseline's, on the same malloc; the load generator and the sink keep glibc's.
   const mallocEnv = allocatorEnv(options.allocator);
-  const checkAllocator = (processes: readonly { role: string; pid: number }[]): void => {
-    if (options.allocator !== 'jemalloc') return;
-    const without = processes.filter((p) => !runsOnJemalloc(p.pid));
-    if (without.length > 0) throw new Error(`not running on jemalloc despite LD_PRELOAD: ${without.map((p) => `${p.role} (pid ${p.pid})`).join(', ')}`);
+  // LD_PRELOAD that cannot load is skipped with a warning only, so each server's mappings are checked; a system that
+  // fails the check is stopped before the error goes up.
+  const checkAllocator = async <T extends { processes: readonly { role: string; pid: number }[]; close(): Promise<void> }>(system: T): Promise<T> => {
+    const without = options.allocator === 'jemalloc' ? system.processes.filter((p) => !runsOnJemalloc(p.pid)) : [];
+    if (without.length === 0) return system;
+    await system.close();
+    throw new Error(`not running on jemalloc despite LD_PRELOAD: ${without.map((p) => `${p.role} (pid ${p.pid})`).join(', ')}`);
   };
   const umPackage = JSON.parse(await readFile(path.join(repositoryRoot, 'services/user-management/package.json'), 'utf8')) as { version: string };
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'canary-bench-'));
@@ -247,18 +250,20 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     const startSystem = async (stage: Stage, run: number): Promise<RunningSystem> => {
       if (stage === 'baseline' || stage === 'floor') {
         const daemonAddress = stage === 'floor' ? activeSink.address : undefined;
-        const baseline = await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version, daemonAddress, env: mallocEnv });
-        checkAllocator(baseline.processes);
+        const baseline = await checkAllocator(
+          await startBaselineStack({ v1, v2, policyEnv, databaseEnv: database.env, appVersion: umPackage.version, daemonAddress, env: mallocEnv }),
+        );
         return { url: baseline.url, processes: baseline.processes, close: baseline.close };
       }
-      const stack = await startOurStack({
-        v1,
-        v2,
-        databaseEnv: database.env,
-        serviceEnv: { ...tracingEnv(stage), LOG_LEVEL: options.logLevel },
-        usermgmtEnv: policyEnv,
-      });
-      checkAllocator(stack.processes);
+      const stack = await checkAllocator(
+        await startOurStack({
+          v1,
+          v2,
+          databaseEnv: database.env,
+          serviceEnv: { ...tracingEnv(stage), LOG_LEVEL: options.logLevel },
+          usermgmtEnv: policyEnv,
+        }),
+      );
       return {
         url: stack.url,
         processes: stack.processes,
@@ -310,7 +315,8 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
           const wait = await waitForQuietMachine();
           const started = await startAlone(service, standaloneEnv[service]);
           alone.set(service, started);
-          checkAllocator([{ role: service, pid: started.pid }]);
+          // Already in `alone`, which the run's close stops.
+          await checkAllocator({ processes: [{ role: service, pid: started.pid }], close: () => Promise.resolve() });
           const { figures } = started;
           startup[service].push(figures.readyMs);
           log(

@@ -315,8 +315,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
           const wait = await waitForQuietMachine();
           const started = await startAlone(service, standaloneEnv[service]);
           alone.set(service, started);
-          // Already in `alone`, which the run's close stops.
-          await checkAllocator({ processes: [{ role: service, pid: started.pid }], close: () => Promise.resolve() });
+          await checkAllocator({ processes: [{ role: service, pid: started.pid }], close: started.stop });
           const { figures } = started;
           startup[service].push(figures.readyMs);
           log(

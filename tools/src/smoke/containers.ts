@@ -213,15 +213,22 @@ async function checkUis(mailApi: string, jaegerUi: string): Promise<void> {
   }
 }
 
+/** The services built from our Dockerfile that the checks below look into: one container of each. */
+const ourServices = ['user-management', 'notification-v1', 'notification-v2', 'notification-clusterip-service'];
+
+async function ourContainers(project: ComposeProject): Promise<ProjectContainer[]> {
+  const containers = await project.containers();
+  return ourServices
+    .map((service) => containers.find((c) => c.service === service))
+    .filter((c): c is ProjectContainer => c !== undefined);
+}
+
 /**
  * Our images run node on jemalloc (docker/Dockerfile): the library mapped into PID 1, and its background thread
  * running, which only MALLOC_CONF's `background_thread:true` starts, so the setting reached the allocator too.
  */
 async function checkAllocator(project: ComposeProject): Promise<void> {
-  const containers = await project.containers();
-  const picked = ['user-management', 'notification-v1', 'notification-v2', 'notification-clusterip-service']
-    .map((service) => containers.find((c) => c.service === service))
-    .filter((c): c is ProjectContainer => c !== undefined);
+  const picked = await ourContainers(project);
   const problems: string[] = [];
   for (const container of picked) {
     const { stdout } = await docker(['exec', container.id, 'sh', '-c', 'grep -c /libjemalloc.so.2 /proc/1/maps; cat /proc/1/task/*/comm'], project.env);
@@ -229,7 +236,7 @@ async function checkAllocator(project: ComposeProject): Promise<void> {
     if (!(Number(mapped) > 0)) problems.push(`${container.service}: libjemalloc.so.2 not mapped`);
     else if (!threads.includes('jemalloc_bg_thd')) problems.push(`${container.service}: no jemalloc background thread (MALLOC_CONF not applied)`);
   }
-  record('our containers run node on jemalloc', picked.length === 4 && problems.length === 0, problems.join('; ') || picked.map((c) => c.service).join(', '));
+  record('our containers run node on jemalloc', picked.length === ourServices.length && problems.length === 0, problems.join('; ') || picked.map((c) => c.service).join(', '));
 }
 
 /**
@@ -237,10 +244,7 @@ async function checkAllocator(project: ComposeProject): Promise<void> {
  * Docker had to kill them after its 10 s timeout. The stop durations are reported as figures.
  */
 async function checkStop(project: ComposeProject): Promise<void> {
-  const containers = await project.containers();
-  const picked = ['user-management', 'notification-v1', 'notification-v2', 'notification-clusterip-service']
-    .map((service) => containers.find((c) => c.service === service))
-    .filter((c): c is ProjectContainer => c !== undefined);
+  const picked = await ourContainers(project);
   const outcomes = await Promise.all(
     picked.map(async (container) => {
       const started = Date.now();
@@ -250,7 +254,7 @@ async function checkStop(project: ComposeProject): Promise<void> {
       return { service: container.service, ms, code };
     }),
   );
-  const ok = picked.length === 4 && outcomes.every((o) => o.code === '0');
+  const ok = picked.length === ourServices.length && outcomes.every((o) => o.code === '0');
   record('SIGTERM stops our containers', ok, outcomes.map((o) => `${o.service} exit ${o.code} in ${(o.ms / 1000).toFixed(1)} s`).join(', '));
 }
 

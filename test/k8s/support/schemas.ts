@@ -1,5 +1,7 @@
-import { join } from 'node:path';
-import ts from 'typescript';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { K8sObject } from './objects.js';
 import { repoRoot } from './kustomize.js';
 
@@ -76,33 +78,59 @@ export function unknownFieldErrors(inputs: readonly FieldCheckInput[]): string[]
   const header = imports.join('\n') + '\n';
   const headerLines = imports.length;
   const source = header + body.join('\n') + '\n';
-  const fileName = join(repoRoot, 'test', 'k8s', 'unknown-fields.generated.ts');
-
-  const options: ts.CompilerOptions = {
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    types: [],
-  };
-  const host = ts.createCompilerHost(options);
-  const { getSourceFile, fileExists, readFile } = host;
-  host.getSourceFile = (name, languageVersion, ...rest) =>
-    name === fileName ? ts.createSourceFile(name, source, languageVersion) : getSourceFile.call(host, name, languageVersion, ...rest);
-  host.fileExists = (name) => name === fileName || fileExists.call(host, name);
-  host.readFile = (name) => (name === fileName ? source : readFile.call(host, name));
-
-  const program = ts.createProgram([fileName], options, host);
-  const sourceFile = program.getSourceFile(fileName)!;
   const lines = source.split('\n');
-  return ts.getPreEmitDiagnostics(program, sourceFile).map((diagnostic) => {
-    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ');
-    if (diagnostic.start === undefined) return message;
-    const at = sourceFile.getLineAndCharacterOfPosition(diagnostic.start).line;
+  return compilerErrors(source).map(({ line: at, message }) => {
+    if (at < 0) return message;
     if (at < headerLines) return `${lines[at]}: ${message}`;
     const owner = [...owners].reverse().find((candidate) => candidate.firstLine <= at - headerLines);
     return `${owner?.label ?? '?'}: ${lines[at]?.trim()} -> ${message}`;
   });
+}
+
+const tscBin = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
+
+/**
+ * Type-checks one generated module with the project's `tsc` and returns its errors (0-based line). TypeScript 7
+ * is a native compiler without the in-process API of 5.x, so the command line is the stable way in. The module
+ * is written under node_modules/.cache so that it resolves the model packages as the tests do, and outside the
+ * tree git sees.
+ */
+function compilerErrors(source: string): { line: number; message: string }[] {
+  const cache = join(repoRoot, 'node_modules', '.cache');
+  mkdirSync(cache, { recursive: true });
+  const dir = mkdtempSync(join(cache, 'unknown-fields-'));
+  try {
+    writeFileSync(join(dir, 'objects.ts'), source);
+    const compilerOptions = {
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      target: 'ES2022',
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      types: [],
+    };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['objects.ts'] }));
+    const result = spawnSync(process.execPath, [tscBin, '-p', dir, '--pretty', 'false'], { encoding: 'utf8' });
+    if (result.error) throw result.error;
+    // 0: no error; 1 and 2: errors reported (with or without output); anything else is the compiler failing.
+    if (result.status !== 0 && result.status !== 1 && result.status !== 2) {
+      throw new Error(`tsc exited with ${result.status ?? result.signal}: ${result.stderr}${result.stdout}`);
+    }
+    return parseDiagnostics(result.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Reads `file(line,col): error TSnnnn: message` lines; a chained message's indented lines join its first. */
+export function parseDiagnostics(output: string): { line: number; message: string }[] {
+  const errors: { line: number; message: string }[] = [];
+  for (const text of output.split('\n')) {
+    const head = /^.*?\((\d+),\d+\): error (TS\d+: .*)$/.exec(text);
+    if (head) errors.push({ line: Number(head[1]) - 1, message: head[2]! });
+    else if (/^\s+\S/.test(text) && errors.length > 0) errors.at(-1)!.message += ` ${text.trim()}`;
+    else if (/^error TS\d+/.test(text)) errors.push({ line: -1, message: text });
+  }
+  return errors;
 }

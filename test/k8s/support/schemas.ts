@@ -117,7 +117,12 @@ function compilerErrors(source: string): { line: number; message: string }[] {
     if (result.status !== 0 && result.status !== 1 && result.status !== 2) {
       throw new Error(`tsc exited with ${result.status ?? result.signal}: ${result.stderr}${result.stdout}`);
     }
-    return parseDiagnostics(result.stdout);
+    const errors = parseDiagnostics(result.stdout);
+    // A failing exit with nothing we can read would otherwise pass as "no unknown field".
+    if (result.status !== 0 && errors.length === 0) {
+      throw new Error(`tsc exited with ${result.status} and no error we could read: ${result.stderr}${result.stdout}`);
+    }
+    return errors;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

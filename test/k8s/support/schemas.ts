@@ -113,14 +113,11 @@ function compilerErrors(source: string): { line: number; message: string }[] {
     writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['objects.ts'] }));
     const result = spawnSync(process.execPath, [tscBin, '-p', dir, '--pretty', 'false'], { encoding: 'utf8' });
     if (result.error) throw result.error;
-    // 0: no error; 1 and 2: errors reported (with or without output); anything else is the compiler failing.
-    if (result.status !== 0 && result.status !== 1 && result.status !== 2) {
-      throw new Error(`tsc exited with ${result.status ?? result.signal}: ${result.stderr}${result.stdout}`);
-    }
     const errors = parseDiagnostics(result.stdout);
-    // A failing exit with nothing we can read would otherwise pass as "no unknown field".
-    if (result.status !== 0 && errors.length === 0) {
-      throw new Error(`tsc exited with ${result.status} and no error we could read: ${result.stderr}${result.stdout}`);
+    // tsc exits 1 or 2 when it reports errors; any other failure, or one with nothing we can read, is the compiler
+    // failing, which must not pass as "no unknown field".
+    if (result.status !== 0 && (errors.length === 0 || (result.status !== 1 && result.status !== 2))) {
+      throw new Error(`tsc exited with ${result.status ?? result.signal}: ${result.stderr}${result.stdout}`);
     }
     return errors;
   } finally {
@@ -129,7 +126,7 @@ function compilerErrors(source: string): { line: number; message: string }[] {
 }
 
 /** Reads `file(line,col): error TSnnnn: message` lines; a chained message's indented lines join its first. */
-export function parseDiagnostics(output: string): { line: number; message: string }[] {
+function parseDiagnostics(output: string): { line: number; message: string }[] {
   const errors: { line: number; message: string }[] = [];
   for (const text of output.split('\n')) {
     const head = /^.*?\((\d+),\d+\): error (TS\d+: .*)$/.exec(text);

@@ -1,14 +1,17 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { serviceBundle, type BundledService } from '../src/bundle/bundle-paths.js';
+import { makeBundleAscii } from '../src/bundle/ascii-source.js';
+import { bundledServices, serviceBundle, type BundledService } from '../src/bundle/bundle-paths.js';
 import { bundleServices } from '../src/bundle/service-bundles.js';
 
 const run = promisify(execFile);
+const nonAscii = /[^\x00-\x7f]/;
 let rootDir: string | undefined;
 
 afterEach(async () => {
@@ -59,5 +62,53 @@ describe('service bundles', () => {
     await expect(bundleServices(root)).rejects.toThrow(
       /^bundling user-management:\n.*services\/user-management\/dist\/server\.js:1: Duplicate key "retries" in object literal$/,
     );
+  });
+
+  it('hold only ASCII, characters in comments replaced one for one and those in strings escaped, and run as before', async () => {
+    const root = await fakeRepository({
+      notification: {
+        // Before a class member, where esbuild keeps the comment: µ and ≈ are one UTF-16 unit each, the emoji two.
+        'server.js': "class Greeter {\n  /** costs 5 µs ≈ nothing 😀 */\n  say() {\n    return 'µ ≈ 😀';\n  }\n}\nconsole.log(new Greeter().say());\n",
+      },
+      'user-management': { 'server.js': "console.log('user management');\n" },
+    });
+
+    await bundleServices(root);
+
+    const bundle = await readFile(serviceBundle(root, 'notification'), 'utf8');
+    expect(bundle).not.toMatch(nonAscii);
+    expect(bundle).toContain('  /** costs 5 ?s ? nothing ?? */\n');
+    const { stdout } = await run(process.execPath, [serviceBundle(root, 'notification')]);
+    expect(stdout).toBe('µ ≈ 😀\n');
+  });
+
+  it('leave a bundle whose code holds a character outside ASCII as it is, and say why', async () => {
+    rootDir = await mkdtemp(path.join(os.tmpdir(), 'bundle-test-'));
+    const file = path.join(rootDir, 'bundle.js');
+    // What esbuild would write with charset utf8: the character in a string, where '?' would change the program.
+    const text = "// 5 µs\nconsole.log('µ');\n";
+    await writeFile(file, text);
+
+    await expect(makeBundleAscii(file)).rejects.toThrow(`${file}: a character outside ASCII is in code, not in a comment; it cannot be replaced safely`);
+    expect(await readFile(file, 'utf8')).toBe(text);
+  });
+
+  it('report how many characters it replaced, and leave a pure ASCII bundle untouched', async () => {
+    rootDir = await mkdtemp(path.join(os.tmpdir(), 'bundle-test-'));
+    const file = path.join(rootDir, 'bundle.js');
+    await writeFile(file, "/* ≈ 😀 */ console.log('\\u00b5');\n");
+    expect(await makeBundleAscii(file)).toBe(3);
+    expect(await readFile(file, 'utf8')).toBe("/* ? ?? */ console.log('\\u00b5');\n");
+    expect(await makeBundleAscii(file)).toBe(0);
+  });
+});
+
+describe("the services' bundles, as npm run build made them", () => {
+  const repositoryRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+  it.each(bundledServices)('%s: only ASCII, so V8 keeps its source at one byte a character', async (service) => {
+    const bundle = await readFile(serviceBundle(repositoryRoot, service), 'utf8');
+    expect(bundle.length).toBeGreaterThan(1_000_000);
+    expect(bundle.match(nonAscii)?.[0]).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { build, type BuildOptions, type Message } from 'esbuild';
+import { makeBundleAscii } from './ascii-source.js';
 import { bundledServices, serviceBundle, type BundledService } from './bundle-paths.js';
 
 function options(rootDir: string, service: BundledService): BuildOptions {
@@ -22,6 +23,8 @@ function options(rootDir: string, service: BundledService): BuildOptions {
     sourcemap: 'linked',
     sourcesContent: false,
     legalComments: 'linked',
+    // esbuild's default, stated because makeBundleAscii relies on it: only comments may keep other characters.
+    charset: 'ascii',
     logLevel: 'silent',
   };
 }
@@ -31,7 +34,7 @@ function describe(messages: Message[]): string {
 }
 
 /**
- * Bundles each service from tsc's output into `dist/bundle.js`. Any esbuild warning fails the build: what it warns
+ * Bundles each service from tsc's output into `dist/bundle.js`, pure ASCII (ascii-source.ts says why). Any esbuild warning fails the build: what it warns
  * of (an import that will be undefined, a require it cannot follow) would otherwise show only when that code runs.
  */
 export async function bundleServices(rootDir: string): Promise<Record<BundledService, number>> {
@@ -39,6 +42,7 @@ export async function bundleServices(rootDir: string): Promise<Record<BundledSer
   for (const service of bundledServices) {
     const result = await build(options(rootDir, service));
     if (result.warnings.length > 0) throw new Error(`bundling ${service}:\n${describe(result.warnings)}`);
+    await makeBundleAscii(serviceBundle(rootDir, service));
     sizes[service] = statSync(serviceBundle(rootDir, service)).size;
   }
   return sizes;

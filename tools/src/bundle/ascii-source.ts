@@ -12,12 +12,12 @@ async function codeOnly(text: string): Promise<string> {
 
 /**
  * Makes a bundle pure ASCII, so that V8 keeps its source (for the process's whole life) at one byte a character
- * instead of two: a single character above 0x7f makes Node hold all of the file as UTF-16. esbuild's `charset:
- * 'ascii'` escapes strings, templates, regular expressions and names, but copies comments as they are, and
- * dependencies' and our comments hold a few (`µs`, `≈`, `¥`). Each such UTF-16 unit becomes `?`, which keeps every
- * line's length, so the source map still points at the right columns. Proven harmless before it is written:
- * with comments and whitespace stripped, the code must be the same as before, or the bundle is left alone and
- * this throws. Returns how many units were replaced.
+ * instead of two: a single character above 0x7f (above 0xff on Node 20) makes Node hold all of the file as UTF-16.
+ * esbuild's `charset: 'ascii'` escapes strings, templates, regular expressions and names, but copies comments as
+ * they are, and dependencies' and our comments hold a few (`µs`, `≈`, `¥`). Each such UTF-16 unit becomes `?`, which
+ * keeps every line's length, so the source map still points at the right columns. Proven harmless before it is
+ * written: with comments and whitespace stripped, the code must be the same as before, or the bundle is left alone
+ * and this throws. Returns how many units were replaced.
  */
 export async function makeBundleAscii(file: string): Promise<number> {
   const text = await readFile(file, 'utf8');

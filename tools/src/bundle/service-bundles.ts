@@ -34,8 +34,9 @@ function describe(messages: Message[]): string {
 }
 
 /**
- * Bundles each service from tsc's output into `dist/bundle.js`, pure ASCII (ascii-source.ts says why). Any esbuild warning fails the build: what it warns
- * of (an import that will be undefined, a require it cannot follow) would otherwise show only when that code runs.
+ * Bundles each service from tsc's output into `dist/bundle.js`, pure ASCII (ascii-source.ts says why). Any esbuild
+ * warning fails the build: what it warns of (an import that will be undefined, a require it cannot follow) would
+ * otherwise show only when that code runs.
  */
 export async function bundleServices(rootDir: string): Promise<Record<BundledService, number>> {
   const sizes = {} as Record<BundledService, number>;

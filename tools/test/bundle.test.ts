@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { repositoryRoot } from '../src/bench/service-startup.js';
 import { makeBundleAscii } from '../src/bundle/ascii-source.js';
 import { bundledServices, serviceBundle, type BundledService } from '../src/bundle/bundle-paths.js';
 import { bundleServices } from '../src/bundle/service-bundles.js';
@@ -104,8 +104,6 @@ describe('service bundles', () => {
 });
 
 describe("the services' bundles, as npm run build made them", () => {
-  const repositoryRoot = fileURLToPath(new URL('../../', import.meta.url));
-
   it.each(bundledServices)('%s: only ASCII, so V8 keeps its source at one byte a character', async (service) => {
     const bundle = await readFile(serviceBundle(repositoryRoot, service), 'utf8');
     expect(bundle.length).toBeGreaterThan(1_000_000);

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DatabasePool } from '../db/pool.js';
 import type { NotificationClient } from '../notification-client.js';
-import { claimDueMessages, markFailed, markSent, type ClaimedMessage } from './outbox-repository.js';
+import { claimDueMessages, isMarkedSent, markFailed, markSent, type ClaimedMessage } from './outbox-repository.js';
 
 export interface OutboxLog {
   info(obj: object, msg: string): void;
@@ -36,7 +37,8 @@ const maxErrorSnippet = 200;
  * Sends the outbox's pending messages through the notification client. It runs when kicked (right after a
  * commit) and every poll interval, so messages left by a failure or a restart go out too. A message is retried
  * with exponential backoff until it is accepted (2xx) or `maxAttempts` is reached. Delivery is at least once:
- * a message accepted by the notification service whose success could not be recorded is sent again.
+ * a message accepted by the notification service whose success could not be recorded while its claim held is sent
+ * again once the claim ends.
  */
 export class OutboxDispatcher {
   private readonly leaseMs: number;
@@ -95,10 +97,12 @@ export class OutboxDispatcher {
     try {
       while (!this.stopped) {
         const token = randomBytes(16).toString('hex');
+        // Taken before the claim, so the claim is never thought to last longer than it does.
+        const claimedAt = Date.now();
         const claimed = await claimDueMessages(this.options.pool, { limit: this.batchSize, leaseMs: this.leaseMs, token });
         if (claimed.length === 0) return;
         // The claimed batch goes out at once: a send mostly waits on SMTP, so one at a time capped a replica at ~9 e-mails/s.
-        const outcomes = await Promise.allSettled(claimed.map((message) => this.deliver(message, token)));
+        const outcomes = await Promise.allSettled(claimed.map((message) => this.deliver(message, token, claimedAt)));
         const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
         if (failed) throw failed.reason;
       }
@@ -114,15 +118,13 @@ export class OutboxDispatcher {
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }
 
-  private async deliver(message: ClaimedMessage, token: string): Promise<void> {
+  private async deliver(message: ClaimedMessage, token: string, claimedAt: number): Promise<void> {
     const attempt = message.attempts + 1;
     let failure: string;
     try {
       const response = await this.options.client.send(message.payload, this.aborter.signal);
       if (response.statusCode >= 200 && response.statusCode < 300) {
-        const recorded = await markSent(this.options.pool, message.id, token);
-        if (recorded) this.options.log.info({ outboxId: message.id, kind: message.kind, attempt }, 'outbox: message delivered');
-        else this.options.log.warn({ outboxId: message.id }, 'outbox: delivered after another dispatcher took the message over');
+        await this.recordDelivery(message, token, claimedAt);
         return;
       }
       failure = `HTTP ${response.statusCode}: ${response.body.toString('utf8').slice(0, maxErrorSnippet)}`;
@@ -136,5 +138,33 @@ export class OutboxDispatcher {
     const details = { outboxId: message.id, kind: message.kind, attempt, reason: failure };
     if (giveUp) this.options.log.error(details, 'outbox: giving up on message after the last attempt');
     else this.options.log.warn({ ...details, retryInMs: Math.round(retryInMs) }, 'outbox: delivery failed; will retry');
+  }
+
+  /**
+   * Records an accepted send. A record that fails is retried, never turned into a failure record: the e-mail has
+   * gone, and a failure record would make it due again at once. Retries go on while the claim holds; past it, the
+   * row is left to its lease, whose end makes it due again (the duplicate that "at least once" allows).
+   */
+  private async recordDelivery(message: ClaimedMessage, token: string, claimedAt: number): Promise<void> {
+    const details = { outboxId: message.id, kind: message.kind, attempt: message.attempts + 1 };
+    for (let retry = 0; ; retry++) {
+      try {
+        // A failed record may have committed before its answer was lost; then the token is gone but the row is sent.
+        const recorded = (await markSent(this.options.pool, message.id, token)) || (retry > 0 && (await isMarkedSent(this.options.pool, message.id)));
+        if (recorded) this.options.log.info(details, 'outbox: message delivered');
+        else this.options.log.warn(details, 'outbox: delivered after another dispatcher took the message over');
+        return;
+      } catch (err) {
+        const { code, message: reason } = err as { code?: string; message?: string };
+        const retryInMs = this.retryDelay(retry + 1);
+        if (this.aborter.signal.aborted || Date.now() + retryInMs >= claimedAt + this.leaseMs) {
+          this.options.log.error({ ...details, code, reason }, 'outbox: delivered, but cannot record it; it goes out again once its claim ends');
+          return;
+        }
+        this.options.log.warn({ ...details, code, reason, retryInMs: Math.round(retryInMs) }, 'outbox: delivered, but cannot record it yet; will retry the record');
+        // Shutdown cuts the wait short for one last try.
+        await sleep(retryInMs, undefined, { signal: this.aborter.signal }).catch(() => undefined);
+      }
+    }
   }
 }

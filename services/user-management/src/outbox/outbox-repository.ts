@@ -83,6 +83,12 @@ export async function markSent(pool: DatabasePool, id: number, token: string): P
   return result.affectedRows === 1;
 }
 
+/** Whether the message is recorded as sent: after a failed `markSent`, whose update may have committed anyway. */
+export async function isMarkedSent(pool: DatabasePool, id: number): Promise<boolean> {
+  const [rows] = await pool.query<RowDataPacket[]>(`SELECT status FROM notification_outbox WHERE id = ?`, [id]);
+  return rows[0]?.status === 'sent';
+}
+
 export interface FailureRecord {
   error: string;
   retryInMs: number;

@@ -1,14 +1,15 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import type { RowDataPacket } from 'mysql2/promise';
+import mysql from 'mysql2';
+import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { createTestDatabase, type TestDatabase, } from '@canary/testkit';
 import type { Env } from '@canary/service-kit';
 import { buildApp } from '../../src/app.js';
-import { createDatabasePool, type DatabasePool } from '../../src/db/pool.js';
+import { createDatabasePool, type DatabasePool, type MysqlDriver } from '../../src/db/pool.js';
 import { runMigrations } from '../../src/db/migrations.js';
 import { createNotificationClient } from '../../src/notification-client.js';
 import { accountCreatedEmail } from '../../src/outbox/account-email.js';
-import { OutboxDispatcher } from '../../src/outbox/outbox-dispatcher.js';
+import { OutboxDispatcher, type OutboxLog } from '../../src/outbox/outbox-dispatcher.js';
 import { insertOutboxMessage } from '../../src/outbox/outbox-repository.js';
 import { eventually, startFakeNotification, testConfig, validUser, type FakeNotification } from '../support/helpers.js';
 
@@ -208,5 +209,109 @@ describe('account e-mail outbox', () => {
     await next.ready();
     await fake.waitForDeliveries(1);
     expect(fake.sent().at(-1)).toEqual(email(1));
+  });
+});
+
+/** The mysql2 module, with every connection giving up on a row lock after 1 s instead of 50. */
+const impatientDriver: MysqlDriver = {
+  createPool: ((options: mysql.PoolOptions) => {
+    const core = mysql.createPool(options);
+    core.on('connection', (connection) => connection.query('SET SESSION innodb_lock_wait_timeout = 1'));
+    return core;
+  }) as typeof mysql.createPool,
+};
+
+interface LogEntry {
+  level: 'info' | 'warn' | 'error';
+  msg: string;
+  obj: Record<string, unknown>;
+}
+
+describe('recording a delivery while the database refuses it', () => {
+  const recordLater = 'outbox: delivered, but cannot record it yet; will retry the record';
+  const leftToLease = 'outbox: delivered, but cannot record it; it goes out again once its claim ends';
+  let impatientPool: DatabasePool;
+  let locker: PoolConnection;
+  let logged: LogEntry[];
+  let stopDispatcher: () => Promise<void>;
+
+  beforeEach(async () => {
+    impatientPool = createDatabasePool(testConfig(db.env), impatientDriver);
+    locker = await pool.getConnection();
+    logged = [];
+    await insertOutboxMessage(pool, accountCreatedEmail('First1', 'user1@example.com'));
+    // The e-mail has gone when the row gets locked, so recording it waits, then fails with a lock wait timeout.
+    fake.beforeAnswer = async () => {
+      fake.beforeAnswer = undefined;
+      await locker.beginTransaction();
+      await locker.query('SELECT id FROM notification_outbox FOR UPDATE');
+    };
+  });
+
+  afterEach(async () => {
+    await locker.rollback().catch(() => undefined);
+    locker.release();
+    await stopDispatcher();
+    await impatientPool.end();
+  });
+
+  function startDispatcher(leaseMs: number): OutboxDispatcher {
+    const entry = (level: LogEntry['level']) => (obj: object, msg: string) => void logged.push({ level, msg, obj: obj as Record<string, unknown> });
+    const log: OutboxLog = { info: entry('info'), warn: entry('warn'), error: entry('error') };
+    const settings = { NOTIFICATION_SERVICE_HOST: '127.0.0.1', NOTIFICATION_SERVICE_PORT: fake.port, NOTIFICATION_CONNECT_TIMEOUT_MS: 1000, NOTIFICATION_RESPONSE_TIMEOUT_MS: 1000 };
+    const client = createNotificationClient(settings);
+    const dispatcher = new OutboxDispatcher({ pool: impatientPool, client, log, pollIntervalMs: 20, retryBaseMs: 50, retryMaxMs: 100, maxAttempts: 5, leaseMs });
+    stopDispatcher = async () => {
+      await dispatcher.stop();
+      await client.close();
+    };
+    dispatcher.start();
+    return dispatcher;
+  }
+
+  const logEntry = (msg: string) => eventually(() => logged.find((entry) => entry.msg === msg));
+  const messages = (level: LogEntry['level']) => logged.filter((entry) => entry.level === level).map((entry) => entry.msg);
+
+  it('retries the record, and does not send the e-mail again', async () => {
+    startDispatcher(30_000);
+    const refused = await logEntry(recordLater);
+    expect(refused.obj).toMatchObject({ outboxId: expect.any(Number), attempt: 1, code: 'ER_LOCK_WAIT_TIMEOUT' });
+    await locker.commit();
+
+    await logEntry('outbox: message delivered');
+    await severalPolls();
+    expect(fake.sent()).toEqual([email(1)]);
+    const [row] = await outboxRows();
+    expect(row).toMatchObject({ status: 'sent', attempts: 1, last_error: null, claim_token: null });
+    expect(messages('error')).toEqual([]);
+  });
+
+  it('leaves the row to its lease once the claim ends, then sends the e-mail again', async () => {
+    startDispatcher(2_500);
+    await logEntry(leftToLease);
+    // Retried for as long as the claim held (each try waits 1 s on the lock), then left alone: no failure record.
+    expect(messages('warn').filter((msg) => msg === recordLater).length).toBeGreaterThanOrEqual(1);
+    const [held] = await outboxRows();
+    expect(held).toMatchObject({ status: 'pending', attempts: 0, last_error: null, sent_at: null });
+    expect(held?.claim_token).toMatch(/^[0-9a-f]{32}$/);
+    await locker.commit();
+
+    await fake.waitForDeliveries(2);
+    await logEntry('outbox: message delivered');
+    expect(fake.sent()).toEqual([email(1), email(1)]);
+    const [row] = await outboxRows();
+    expect(row).toMatchObject({ status: 'sent', attempts: 1, last_error: null, claim_token: null });
+  });
+
+  it('on shutdown tries the record once more, then leaves the row claimed for the lease', async () => {
+    const dispatcher = startDispatcher(30_000);
+    await logEntry(recordLater);
+    await dispatcher.stop();
+    expect(messages('error')).toEqual([leftToLease]);
+    const [row] = await outboxRows();
+    expect(row).toMatchObject({ status: 'pending', attempts: 0, last_error: null, sent_at: null });
+    const [[due]] = await pool.query<RowDataPacket[]>('SELECT next_attempt_at > UTC_TIMESTAMP(3) AS later FROM notification_outbox');
+    expect(Number(due?.later)).toBe(1);
+    expect(fake.sent()).toEqual([email(1)]);
   });
 });

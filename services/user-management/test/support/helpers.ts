@@ -35,6 +35,8 @@ export interface FakeNotification {
   behaviour: Behaviour;
   /** Answer this much later (ms), so concurrent callers overlap. */
   delayMs: number;
+  /** Awaited before a POST /notification/send is answered: a test's hook into the moment the e-mail has gone. */
+  beforeAnswer: (() => Promise<void>) | undefined;
   /** Resolves once `count` POST /notification/send requests have been answered 2xx. */
   waitForDeliveries(count: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -54,6 +56,7 @@ export async function startFakeNotification(): Promise<FakeNotification> {
     requests,
     behaviour: 'ok',
     delayMs: 0,
+    beforeAnswer: undefined,
     sent: () => requests.filter((r) => r.method === 'POST' && r.url === '/notification/send').map((r) => JSON.parse(r.body) as unknown),
     waitForDeliveries(count, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
@@ -123,7 +126,9 @@ export async function startFakeNotification(): Promise<FakeNotification> {
         request.socket.destroy();
         return;
       }
-      if (fake.delayMs > 0) setTimeout(() => answer(request, response, body), fake.delayMs);
+      const hook = request.url === '/notification/send' ? fake.beforeAnswer : undefined;
+      if (hook) void hook().then(() => answer(request, response, body), () => request.socket.destroy());
+      else if (fake.delayMs > 0) setTimeout(() => answer(request, response, body), fake.delayMs);
       else answer(request, response, body);
     });
   });

@@ -187,7 +187,7 @@ export async function runLoadTest(options: LoadOptions, say: (line: string) => v
     const figures = await runWorker({ ...job, durationSeconds: options.durationSeconds, runTag });
     const peakRss = peaks.stop();
 
-    // Creates outpace the outbox (one dispatcher, one send at a time): time how long the account e-mails take to go.
+    // The outbox sends after the commit, in the background: time how long the account e-mails take to go.
     say('load done; waiting for the outbox to send every account e-mail');
     const loadEnded = performance.now();
     const pending = async (): Promise<number> =>

@@ -14,8 +14,16 @@ export const configSchema = Type.Object({
   /** Time allowed to open one TCP+handshake to MySQL; short, so an outage turns into a 503 quickly. */
   DB_CONNECT_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 100, maximum: 60_000 }),
   DB_CONNECTION_LIMIT: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
-  /** Requests waiting for a pooled connection beyond this many get a 503 at once. */
-  DB_QUEUE_LIMIT: Type.Integer({ default: 100, minimum: 1, maximum: 100_000 }),
+  /**
+   * Requests waiting for a pooled connection beyond this many get a 503 at once. Above the bursts one replica
+   * serves (200 clients starting together queue about 190): the wait is bounded by DB_ACQUIRE_TIMEOUT_MS instead.
+   */
+  DB_QUEUE_LIMIT: Type.Integer({ default: 1000, minimum: 1, maximum: 100_000 }),
+  /**
+   * Longest a request waits for a pooled connection before its 503. mysql2 has no such bound: when the host does
+   * not answer, its queue drains only DB_CONNECTION_LIMIT requests per connect timeout.
+   */
+  DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 120_000 }),
   /** How long the server waits for the database at start before it gives up and exits 1. */
   DB_STARTUP_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 0, maximum: 3_600_000 }),
   NOTIFICATION_SERVICE_HOST: Type.String({ default: 'localhost', minLength: 1 }),

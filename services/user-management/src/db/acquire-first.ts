@@ -1,4 +1,5 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
+import { acquireTimeoutMessage } from './database-errors.js';
 
 /**
  * MySQL errors after which mysql2's own `pool.query` destroys the connection instead of returning it: the server
@@ -13,8 +14,35 @@ function isReadOnlyError(err: unknown): boolean {
 
 type Statement = (connection: PoolConnection) => Promise<unknown>;
 
-async function onFreeConnection(pool: Pool, statement: Statement): Promise<unknown> {
-  const connection = await pool.getConnection();
+type Acquire = () => Promise<PoolConnection>;
+
+/**
+ * A connection from `acquire`, or a rejection with `acquireTimeoutMessage` after `timeoutMs`. mysql2 keeps the
+ * abandoned request in its queue; the connection it later gets goes straight back to the pool.
+ */
+function acquireWithin(acquire: Acquire, timeoutMs: number): Promise<PoolConnection> {
+  return new Promise((resolve, reject) => {
+    let abandoned = false;
+    const timer = setTimeout(() => {
+      abandoned = true;
+      reject(new Error(acquireTimeoutMessage));
+    }, timeoutMs);
+    acquire().then(
+      (connection) => {
+        if (abandoned) return connection.release();
+        clearTimeout(timer);
+        resolve(connection);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+async function onFreeConnection(acquire: Acquire, statement: Statement): Promise<unknown> {
+  const connection = await acquire();
   let reusable = true;
   try {
     return await statement(connection);
@@ -34,10 +62,14 @@ async function onFreeConnection(pool: Pool, statement: Statement): Promise<unkno
  * young-generation collections: measured on Node 20 and 26, 50 concurrent `SELECT`s of 100 rows through
  * `pool.query` had about half of all they allocated promoted to the old generation and ran at 5,000 to 7,800
  * queries/s; taking the connection first, nothing was promoted and they ran at 12,200 to 12,400
- * (docs/benchmarks.md). Errors, the queue limit and read-only handling stay the driver's.
+ * (docs/benchmarks.md). Every wait for a connection, `getConnection` included, ends after `acquireTimeoutMs`:
+ * mysql2's queue has no time bound, and when the host does not answer it drains only one request per failed
+ * connect. Errors, the queue limit and read-only handling stay the driver's.
  */
-export function acquireFirst(pool: Pool): Pool {
-  const query = (...args: unknown[]) => onFreeConnection(pool, (connection) => (connection.query as (...a: unknown[]) => Promise<unknown>)(...args));
-  const execute = (...args: unknown[]) => onFreeConnection(pool, (connection) => (connection.execute as (...a: unknown[]) => Promise<unknown>)(...args));
-  return Object.assign(pool, { query, execute } as Pick<Pool, 'query' | 'execute'>);
+export function acquireFirst(pool: Pool, acquireTimeoutMs: number): Pool {
+  const getConnection = pool.getConnection.bind(pool);
+  const acquire: Acquire = () => acquireWithin(getConnection, acquireTimeoutMs);
+  const query = (...args: unknown[]) => onFreeConnection(acquire, (connection) => (connection.query as (...a: unknown[]) => Promise<unknown>)(...args));
+  const execute = (...args: unknown[]) => onFreeConnection(acquire, (connection) => (connection.execute as (...a: unknown[]) => Promise<unknown>)(...args));
+  return Object.assign(pool, { query, execute, getConnection: acquire } as Pick<Pool, 'query' | 'execute' | 'getConnection'>);
 }

@@ -21,8 +21,11 @@ const unavailableCodes = new Set([
   'ER_DBACCESS_DENIED_ERROR',
 ]);
 
-/** mysql2 pool refusals carry no code, only these messages. */
-const unavailableMessages = ['Queue limit reached.', 'No connections available.', 'Pool is closed.'];
+/** What `acquireFirst` rejects with when no connection came within DB_ACQUIRE_TIMEOUT_MS. */
+export const acquireTimeoutMessage = 'Timed out waiting for a database connection.';
+
+/** mysql2 pool refusals carry no code, only these messages (and ours, above). */
+const unavailableMessages = ['Queue limit reached.', 'No connections available.', 'Pool is closed.', acquireTimeoutMessage];
 
 interface MysqlError {
   code?: string;

@@ -13,13 +13,13 @@ export interface MysqlDriver {
 
 type PoolSettings = Pick<
   UserManagementConfig,
-  'DB_HOSTNAME' | 'DB_PORT' | 'DB_NAME' | 'DB_USERNAME' | 'DB_PASSWORD' | 'DB_CONNECT_TIMEOUT_MS' | 'DB_CONNECTION_LIMIT' | 'DB_QUEUE_LIMIT'
+  'DB_HOSTNAME' | 'DB_PORT' | 'DB_NAME' | 'DB_USERNAME' | 'DB_PASSWORD' | 'DB_CONNECT_TIMEOUT_MS' | 'DB_CONNECTION_LIMIT' | 'DB_QUEUE_LIMIT' | 'DB_ACQUIRE_TIMEOUT_MS'
 > &
   Partial<Pick<UserManagementConfig, 'AWS_XRAY_SDK_ENABLED'>>;
 
 /**
  * The one place the MySQL pool is made: the callback API, then `.promise()`, whose queries take their connection
- * before they start (`acquireFirst`). Every query inside a traced request
+ * before they start, waiting for it at most DB_ACQUIRE_TIMEOUT_MS (`acquireFirst`). Every query inside a traced request
  * is an X-Ray SQL subsegment (`traceMysqlPool`; unwrapped when AWS_XRAY_SDK_ENABLED=false). Nothing connects
  * until the first query.
  */
@@ -44,5 +44,5 @@ export function createDatabasePool(config: PoolSettings, driver: MysqlDriver = m
       supportBigNumbers: true,
     })
     .promise();
-  return traceMysqlPool(acquireFirst(pool), { enabled: config.AWS_XRAY_SDK_ENABLED !== false });
+  return traceMysqlPool(acquireFirst(pool, config.DB_ACQUIRE_TIMEOUT_MS), { enabled: config.AWS_XRAY_SDK_ENABLED !== false });
 }

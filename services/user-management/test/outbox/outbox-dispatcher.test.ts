@@ -9,7 +9,7 @@ import { createDatabasePool, type DatabasePool, type MysqlDriver } from '../../s
 import { runMigrations } from '../../src/db/migrations.js';
 import { createNotificationClient } from '../../src/notification-client.js';
 import { accountCreatedEmail } from '../../src/outbox/account-email.js';
-import { OutboxDispatcher, type OutboxLog } from '../../src/outbox/outbox-dispatcher.js';
+import { OutboxDispatcher, type OutboxDispatcherOptions, type OutboxLog } from '../../src/outbox/outbox-dispatcher.js';
 import { insertOutboxMessage } from '../../src/outbox/outbox-repository.js';
 import { eventually, startFakeNotification, testConfig, validUser, type FakeNotification } from '../support/helpers.js';
 
@@ -68,6 +68,15 @@ const email = (n: number) => ({
 
 /** Gives pollers time to misbehave (send again) before a test checks they did not. */
 const severalPolls = () => new Promise((resolve) => setTimeout(resolve, 600));
+
+/** A real notification client for the fake, with short timeouts. */
+const fakeClient = () =>
+  createNotificationClient({ NOTIFICATION_SERVICE_HOST: '127.0.0.1', NOTIFICATION_SERVICE_PORT: fake.port, NOTIFICATION_CONNECT_TIMEOUT_MS: 1000, NOTIFICATION_RESPONSE_TIMEOUT_MS: 1000 });
+
+/** A dispatcher of its own, polling and retrying fast, for tests that drive it without an app. */
+function fastDispatcher(options: Pick<OutboxDispatcherOptions, 'pool' | 'client' | 'log'> & Partial<OutboxDispatcherOptions>): OutboxDispatcher {
+  return new OutboxDispatcher({ pollIntervalMs: 20, retryBaseMs: 50, retryMaxMs: 100, maxAttempts: 5, leaseMs: 30_000, ...options });
+}
 
 describe('account e-mail outbox', () => {
   it('sends the original\'s e-mail once, right after the user is created', async () => {
@@ -139,24 +148,13 @@ describe('account e-mail outbox', () => {
   it('with two dispatchers on one database sends each message exactly once', async () => {
     const messages = 60;
     for (let n = 1; n <= messages; n++) await insertOutboxMessage(pool, accountCreatedEmail(`First${n}`, `user${n}@example.com`));
-    const settings = { NOTIFICATION_SERVICE_HOST: '127.0.0.1', NOTIFICATION_SERVICE_PORT: fake.port, NOTIFICATION_CONNECT_TIMEOUT_MS: 1000, NOTIFICATION_RESPONSE_TIMEOUT_MS: 1000 };
     const quiet = { info() {}, warn() {}, error() {} };
     const replicas = [0, 1].map(() => {
       const replicaPool = createDatabasePool(testConfig(db.env));
-      const real = createNotificationClient(settings);
+      const real = fakeClient();
       const replica = { sends: 0 };
       const client = { ...real, send: (body: string, signal?: AbortSignal) => (replica.sends++, real.send(body, signal)) };
-      const dispatcher = new OutboxDispatcher({
-        pool: replicaPool,
-        client,
-        log: quiet,
-        pollIntervalMs: 20,
-        retryBaseMs: 50,
-        retryMaxMs: 100,
-        maxAttempts: 5,
-        leaseMs: 30_000,
-        batchSize: 3,
-      });
+      const dispatcher = fastDispatcher({ pool: replicaPool, client, log: quiet, batchSize: 3 });
       return { replicaPool, client, dispatcher, replica };
     });
     fake.delayMs = 5;
@@ -258,9 +256,8 @@ describe('recording a delivery while the database refuses it', () => {
   function startDispatcher(leaseMs: number): OutboxDispatcher {
     const entry = (level: LogEntry['level']) => (obj: object, msg: string) => void logged.push({ level, msg, obj: obj as Record<string, unknown> });
     const log: OutboxLog = { info: entry('info'), warn: entry('warn'), error: entry('error') };
-    const settings = { NOTIFICATION_SERVICE_HOST: '127.0.0.1', NOTIFICATION_SERVICE_PORT: fake.port, NOTIFICATION_CONNECT_TIMEOUT_MS: 1000, NOTIFICATION_RESPONSE_TIMEOUT_MS: 1000 };
-    const client = createNotificationClient(settings);
-    const dispatcher = new OutboxDispatcher({ pool: impatientPool, client, log, pollIntervalMs: 20, retryBaseMs: 50, retryMaxMs: 100, maxAttempts: 5, leaseMs });
+    const client = fakeClient();
+    const dispatcher = fastDispatcher({ pool: impatientPool, client, log, leaseMs });
     stopDispatcher = async () => {
       await dispatcher.stop();
       await client.close();

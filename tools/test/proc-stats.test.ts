@@ -1,23 +1,24 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { machineBusyShare, waitForQuietMachine } from '../src/bench/proc-stats.js';
+import { machineBusyShare, synRetransmits, waitForQuietMachine } from '../src/bench/proc-stats.js';
 
-let spinner: ReturnType<typeof spawn> | undefined;
+let helper: ReturnType<typeof spawn> | undefined;
 
 afterEach(async () => {
-  if (spinner && spinner.exitCode === null) {
-    spinner.kill('SIGKILL');
-    await once(spinner, 'exit');
+  if (helper && helper.exitCode === null) {
+    helper.kill('SIGKILL');
+    await once(helper, 'exit');
   }
-  spinner = undefined;
+  helper = undefined;
 });
 
 /** A process that keeps one core busy until killed, once it has started spinning. */
 async function spinOneCore(): Promise<void> {
-  spinner = spawn(process.execPath, ['-e', 'process.stdout.write("go\\n"); for (;;) {}'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  await once(spinner.stdout!, 'data');
+  helper = spawn(process.execPath, ['-e', 'process.stdout.write("go\\n"); for (;;) {}'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await once(helper.stdout!, 'data');
 }
 
 describe('machine busy share', () => {
@@ -42,5 +43,26 @@ describe('machine busy share', () => {
     const wait = await waitForQuietMachine({ threshold: 1.01, windowMs: 100, maxMs: 5000 });
     expect(wait.quiet).toBe(true);
     expect(wait.waitedMs).toBeLessThan(1000);
+  });
+});
+
+describe('SYN retransmissions', () => {
+  it('counts the SYN the kernel resends when a listener does not take the connection', async () => {
+    // A listener whose event loop is blocked never accepts: once its queue is full the kernel drops new SYNs, and
+    // the connecting side resends them after its 1 s timer, which is what a start-up poll can meet.
+    const listener = spawn(
+      process.execPath,
+      ['-e', `const s = require('node:net').createServer(); s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => { process.stdout.write(s.address().port + '\\n'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000); process.exit(0); });`],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    helper = listener;
+    const [chunk] = (await once(listener.stdout!, 'data')) as [Buffer];
+    const port = Number(chunk.toString().trim());
+    const before = synRetransmits();
+    expect(before).toBeTypeOf('number');
+    const sockets = Array.from({ length: 4 }, () => net.connect(port, '127.0.0.1').on('error', () => {}));
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    for (const socket of sockets) socket.destroy();
+    expect(synRetransmits()! - before!).toBeGreaterThanOrEqual(1);
   });
 });

@@ -90,6 +90,11 @@ export interface ServiceFigures {
   /** From process start to the first 200 of its readiness route, started alone. */
   startupMs: Spread;
   /**
+   * SYNs the machine resent while each start was timed, run by run (any process's; absent where the kernel's counter
+   * is not readable). A poll whose SYN was resent waited 1 s for it, which `startupMs` then includes.
+   */
+  startupSynRetransmits?: number[];
+  /**
    * Largest resident memory among the service's processes in our stack: idle after start, right after the stack's
    * last slice of load, and `settings.settleSeconds` later. `runs` holds one value per stack, in the same order in
    * all three (run by run; in each, tracing off, every request sampled, the default rule, nothing sampled).

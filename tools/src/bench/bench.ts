@@ -168,6 +168,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
     runsOf.set(scenario.id, entry);
   };
   const startup: Record<ServiceName, number[]> = { notification: [], 'user-management': [] };
+  const startupSyns: Record<ServiceName, number[]> = { notification: [], 'user-management': [] };
   // Each run's standalone services (those timed at start-up) are left idle until the run ends, then sampled.
   const idleAlone: Record<ServiceName, number[]> = { notification: [], 'user-management': [] };
   type RssSamples = { idle: number[]; after: number[]; settled: number[] };
@@ -318,10 +319,12 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
           await checkAllocator({ processes: [{ role: service, pid: started.pid }], close: started.stop });
           const { figures } = started;
           startup[service].push(figures.readyMs);
+          if (figures.synRetransmits !== undefined) startupSyns[service].push(figures.synRetransmits);
           log(
             `  ${service}: ready ${figures.readyMs} ms after process start (RSS ${mb(figures.rssBytes)} MB); ` +
               `${wait.quiet ? 'started' : 'machine still busy, started anyway'} after ${wait.waitedMs} ms of waiting, ` +
-              `cores ${Math.round(wait.busyShare * 100)}% busy`,
+              `cores ${Math.round(wait.busyShare * 100)}% busy` +
+              (figures.synRetransmits ? `; the machine resent ${figures.synRetransmits} SYN(s) meanwhile, 1 s each if it was a poll's` : ''),
           );
         }
 
@@ -501,6 +504,7 @@ export async function runBench(options: BenchOptions, log: Log): Promise<BenchRe
       (service): ServiceFigures => ({
         service,
         startupMs: spread(startup[service]),
+        ...(startupSyns[service].length > 0 ? { startupSynRetransmits: startupSyns[service] } : {}),
         rssIdleMB: spread(stackSamplesMB(rss[service].idle)),
         rssAfterLoadMB: spread(stackSamplesMB(rss[service].after)),
         rssSettledMB: spread(stackSamplesMB(rss[service].settled)),

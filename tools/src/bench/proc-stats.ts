@@ -144,3 +144,24 @@ export async function waitForQuietMachine({ threshold = 0.2, windowMs = 250, max
     if (busyShare < threshold || waitedMs >= maxMs) return { waitedMs, busyShare: Math.round(busyShare * 100) / 100, quiet: busyShare < threshold };
   }
 }
+
+/**
+ * SYNs this machine's TCP stack has resent since boot (`TcpExt: TCPSynRetrans` of /proc/net/netstat), undefined
+ * where that is not readable. A connection whose first SYN went unanswered waits the kernel's first retransmission
+ * timeout, 1 s, so a readiness poll that meets one adds a second to the start-up it times.
+ */
+export function synRetransmits(): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/net/netstat', 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Pairs of lines: "TcpExt: <names>" then "TcpExt: <values>".
+  const lines = text.split('\n').filter((line) => line.startsWith('TcpExt:'));
+  const names = (lines[0] ?? '').split(/\s+/).slice(1);
+  const values = (lines[1] ?? '').split(/\s+/).slice(1);
+  const index = names.indexOf('TCPSynRetrans');
+  const value = index >= 0 ? Number(values[index]) : Number.NaN;
+  return Number.isFinite(value) ? value : undefined;
+}

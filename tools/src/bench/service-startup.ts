@@ -4,7 +4,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { stopChild } from './child-processes.js';
-import { residentBytes } from './proc-stats.js';
+import { residentBytes, synRetransmits } from './proc-stats.js';
 import { serviceBundle, type BundledService } from '../bundle/bundle-paths.js';
 
 export type ServiceName = BundledService;
@@ -21,6 +21,8 @@ export interface StartupFigures {
   readyMs: number;
   /** Resident memory right after that first 200. */
   rssBytes: number;
+  /** SYNs the machine resent meanwhile (any process's; undefined where not readable): each one polled costs 1 s. */
+  synRetransmits?: number;
 }
 
 async function freePort(): Promise<number> {
@@ -58,6 +60,7 @@ export interface StandaloneService {
 export async function startAlone(service: ServiceName, env: Record<string, string>, timeoutMs = 30_000): Promise<StandaloneService> {
   const port = await freePort();
   const entry = serviceBundle(repositoryRoot, service);
+  const synsBefore = synRetransmits();
   const started = performance.now();
   const child = spawn(process.execPath, [entry], {
     env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) },
@@ -80,7 +83,10 @@ export async function startAlone(service: ServiceName, env: Record<string, strin
     }
     const readyMs = performance.now() - started;
     const pid = child.pid as number;
-    return { pid, figures: { readyMs: Math.round(readyMs), rssBytes: residentBytes(pid) }, residentBytes: () => residentBytes(pid), stop };
+    const synsAfter = synRetransmits();
+    const figures: StartupFigures = { readyMs: Math.round(readyMs), rssBytes: residentBytes(pid) };
+    if (synsBefore !== undefined && synsAfter !== undefined) figures.synRetransmits = synsAfter - synsBefore;
+    return { pid, figures, residentBytes: () => residentBytes(pid), stop };
   } catch (err) {
     await stop();
     throw err;

@@ -293,8 +293,17 @@ function versionSelected(objects: K8sObject[], selector: Record<string, string>)
   return matched[0]!;
 }
 
+/** The pod annotations of the X-Ray daemon: the daemon only receives UDP, so a mesh sidecar would be a proxy for nothing. */
+function daemonAnnotations(objects: readonly K8sObject[]): Record<string, string> {
+  return workload(objects, 'xray-daemon').template.metadata?.annotations ?? {};
+}
+
 describe('the weighted canary with Istio', () => {
   const dirs = deployments.filter((dir) => dir.startsWith('weighted/istio/'));
+
+  it.each(dirs)('k8s/%s keeps the X-Ray daemon out of the mesh', (dir) => {
+    expect(daemonAnnotations(objectsOf(rendered, dir))).toMatchObject({ 'sidecar.istio.io/inject': 'false' });
+  });
 
   it.each(dirs)('k8s/%s routes by weights adding up to 100, V2 getting the step’s share, to subsets of one version each', (dir) => {
     const objects = objectsOf(rendered, dir);
@@ -325,6 +334,10 @@ describe('the weighted canary with Istio', () => {
 
 describe('the weighted canary with the Gateway API', () => {
   const dirs = deployments.filter((dir) => dir.startsWith('weighted/gateway-api/'));
+
+  it.each(dirs)('k8s/%s keeps the X-Ray daemon out of either mesh that implements it for Services (Istio, Linkerd)', (dir) => {
+    expect(daemonAnnotations(objectsOf(rendered, dir))).toMatchObject({ 'sidecar.istio.io/inject': 'false', 'linkerd.io/inject': 'disabled' });
+  });
 
   it.each(dirs)('k8s/%s routes calls to notification-clusterip-service by weights adding up to 100 to one Service per version', (dir) => {
     const objects = objectsOf(rendered, dir);

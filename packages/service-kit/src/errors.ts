@@ -18,6 +18,12 @@ export interface ApiErrorBody {
   subErrors?: SubError[];
 }
 
+/** What the service log says of a failure that is not the client's: a message and the fields an operator needs. */
+export interface ErrorLogEntry {
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
 /** A failure a handler expects and the client can act on; its message is shown as is. */
 export class HttpError extends Error {
   override readonly name = 'HttpError';
@@ -25,6 +31,8 @@ export class HttpError extends Error {
     readonly statusCode: number,
     message: string,
     readonly debugMessage: string | null = null,
+    /** For a 5xx, what the log should say; without it the log gets the status, message and debug message. */
+    readonly log?: ErrorLogEntry,
   ) {
     super(message);
   }
@@ -112,6 +120,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof HttpError) {
+      // A 5xx is the service's or a dependency's failure: the operator needs its cause in the log, once.
+      if (error.statusCode >= 500) {
+        const { msg, fields } = error.log ?? { msg: 'request failed', fields: { reason: error.message, detail: error.debugMessage } };
+        request.log.warn({ statusCode: error.statusCode, ...fields }, msg);
+      }
       return reply.code(error.statusCode).send(errorBody(error.statusCode, error.message, error.debugMessage));
     }
     if (error.validation) {

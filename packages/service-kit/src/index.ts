@@ -1,6 +1,6 @@
 export { ConfigError, loadConfig, type Env } from './config.js';
 export { loggerOptions, probeLogLevel, redactedPaths, type LoggerSettings } from './logger.js';
-export { HttpError, errorBody, registerErrorHandling, statusName, type ApiErrorBody, type SubError } from './errors.js';
+export { HttpError, errorBody, registerErrorHandling, statusName, type ApiErrorBody, type ErrorLogEntry, type SubError } from './errors.js';
 export { serverOptions, jsonBodies, type ServerSettings } from './server-options.js';
 export { lifecyclePlugin, runService, type Lifecycle, type ListeningMessage, type RunOptions } from './lifecycle.js';
 export { commonConfig, stringEnum, tracingConfig } from './common-config.js';

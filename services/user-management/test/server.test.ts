@@ -100,9 +100,23 @@ describe('the server entry', () => {
       const created = await fetch(`${base}/user`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(validUser) });
       expect(created.status).toBe(200);
       expect(await (await fetch(`${base}/user/${validUser.username}`)).json()).toMatchObject({ username: validUser.username });
+      expect((await fetch(`${base}/notification-xray`)).status).toBe(502);
       first.child.kill('SIGTERM');
       const finished = await first.exited;
       expect(finished.code).toBe(0);
+      // A 502 is the notification service's failure, not the client's: the operator finds why in the log.
+      const warnings = finished.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { level: number; msg: string; statusCode?: number; notification?: Record<string, unknown> })
+        .filter((line) => line.level === 40 && line.msg !== 'outbox: delivery failed; will retry');
+      expect(warnings).toEqual([
+        expect.objectContaining({
+          msg: 'notification service call failed',
+          statusCode: 502,
+          notification: expect.objectContaining({ kind: 'unavailable', code: 'ECONNREFUSED', target: expect.stringMatching(/\/notification\/xray$/) }),
+        }),
+      ]);
       expect(finished.stdout).toContain('"msg":"schema migrated"');
       expect(finished.stdout).toContain('"msg":"stopped"');
       expect(finished.stdout).not.toContain(validUser.password);

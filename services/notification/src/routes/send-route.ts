@@ -81,11 +81,11 @@ export const sendRoute: FastifyPluginAsyncTypebox<SendRouteOptions> = async (app
     } catch (error) {
       if (!(error instanceof MailDeliveryError)) throw error;
       const { kind, reason, code, responseCode, command } = error;
-      request.log.warn({ smtp: { kind, reason, code, responseCode, command } }, 'mail not sent');
+      const log = { msg: 'mail not sent', fields: { smtp: { kind, reason, code, responseCode, command } } };
       const steps = [code, command && `at ${command}`, responseCode && `reply ${responseCode}`].filter(Boolean);
       const detail = steps.length > 0 ? `SMTP ${steps.join(' ')}` : null;
-      if (kind === 'timeout') throw new HttpError(504, `The mail server did not answer in time: ${reason}`, detail);
-      throw new HttpError(502, `The mail server did not accept the message: ${reason}`, detail);
+      if (kind === 'timeout') throw new HttpError(504, `The mail server did not answer in time: ${reason}`, detail, log);
+      throw new HttpError(502, `The mail server did not accept the message: ${reason}`, detail, log);
     }
   });
 };

@@ -65,8 +65,12 @@ export function duplicateKeyName(err: unknown): string | undefined {
 /** Turns connection-level failures into the 503 clients see; other errors pass through unchanged. */
 export function translateDatabaseError(err: unknown): unknown {
   if (isDatabaseUnavailable(err)) {
-    const code = asMysqlError(err).code ?? 'POOL';
-    return new HttpError(503, databaseUnavailableMessage, `The database did not answer (${code})`);
+    const e = asMysqlError(err);
+    const code = e.code ?? 'POOL';
+    // The driver's own message says why (refused, access denied, unknown database); it names no password, and
+    // unlike the error object it carries no SQL text with a request's values.
+    const log = { msg: 'database unavailable', fields: { db: { code, errno: e.errno, reason: e.sqlMessage ?? e.message } } };
+    return new HttpError(503, databaseUnavailableMessage, `The database did not answer (${code})`, log);
   }
   return err;
 }

@@ -35,7 +35,10 @@ export const notificationProxyRoutes: FastifyPluginAsyncTypebox<NotificationProx
         return reply.send(answer.body);
       } catch (err) {
         if (err instanceof NotificationError) {
-          throw new HttpError(err.kind === 'timeout' ? 504 : 502, err.message, `Calling ${client.origin}${target}`);
+          throw new HttpError(err.kind === 'timeout' ? 504 : 502, err.message, `Calling ${client.origin}${target}`, {
+            msg: 'notification service call failed',
+            fields: { notification: { kind: err.kind, code: err.code, target: `${client.origin}${target}`, reason: err.message } },
+          });
         }
         throw err;
       }

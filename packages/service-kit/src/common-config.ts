@@ -1,4 +1,4 @@
-import { Kind, Type, TypeRegistry, type TUnsafe } from '@sinclair/typebox';
+import { Kind, Type, TypeRegistry, type TString, type TUnsafe } from '@sinclair/typebox';
 
 // stringEnum's schemas are of this kind, so that TypeBox's checks (loadConfig's) know them; Ajv sees a plain enum.
 const stringEnumKind = 'StringEnum';
@@ -14,9 +14,14 @@ export function stringEnum<const T extends readonly string[]>(values: T, default
   });
 }
 
+/** A host name or IP address: checked at boot, so that a typo is named there rather than failing a connection later. */
+export function hostName(defaultValue: string): TString {
+  return Type.String({ default: defaultValue, format: 'host' });
+}
+
 /** Variables every service reads, with the same defaults everywhere. */
 export const commonConfig = {
-  HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
+  HOST: hostName('0.0.0.0'),
   LOG_LEVEL: stringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   SHUTDOWN_GRACE_MS: Type.Integer({ default: 10_000, minimum: 0, maximum: 600_000 }),
   SHUTDOWN_DRAIN_MS: Type.Integer({ default: 0, minimum: 0, maximum: 600_000 }),

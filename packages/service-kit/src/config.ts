@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { FormatRegistry, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
@@ -9,18 +10,31 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-// The one format the services' variables use, with the definition Ajv applies to request bodies (ajv-formats').
+// The e-mail format, with the definition Ajv applies to request bodies (ajv-formats').
 const email = fullFormats.email;
 if (!(email instanceof RegExp)) throw new Error('ajv-formats no longer defines "email" as a regular expression');
 FormatRegistry.Set('email', (value) => email.test(value));
 
-// A plain decimal number: the environment is text, and "0x10", " 12" or "1e3" for a port is more likely a mistake.
-const decimal = /^-?\d+(\.\d+)?$/;
+// Host names as DNS and Docker networks spell them (underscores included), dot-separated labels of at most 63
+// characters, 253 in all; a last label of digits only is a mistyped IPv4 address ("999.1.1.1"), not a name.
+const hostLabel = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+export function isHostOrAddress(value: string): boolean {
+  if (isIP(value) !== 0) return true;
+  const labels = (value.endsWith('.') ? value.slice(0, -1) : value).split('.');
+  return value.length <= 253 && labels.every((label) => hostLabel.test(label)) && !/^\d+$/.test(labels.at(-1) ?? '');
+}
+FormatRegistry.Set('host', isHostOrAddress);
+
+// A plain decimal number: the environment is text, and "0x10", " 12", "1e3", "-0" or "8096.0" for a port is more
+// likely a mistake. An integer is written without a fraction or leading zeros.
+const decimal = /^-?(?:0|[1-9]\d*)(?:\.\d+)?$/;
+const integer = /^(?:0|-?[1-9]\d*)$/;
 
 /** An environment string as the type its schema names, or unchanged (the check then says what is wrong). */
 function coerce(schema: TSchema, raw: string): unknown {
   switch (schema.type) {
     case 'integer':
+      return integer.test(raw) ? Number(raw) : raw;
     case 'number':
       return decimal.test(raw) ? Number(raw) : raw;
     case 'boolean':
@@ -59,6 +73,7 @@ function describe(error: ValueError): string {
     case ValueErrorType.StringPattern:
       return `${variable} must match pattern "${String(schema.pattern)}"`;
     case ValueErrorType.StringFormat:
+      if (schema.format === 'host') return `${variable} must be a host name or an IP address`;
       return `${variable} must match format "${String(schema.format)}"`;
     default:
       return `${variable} is invalid`;

@@ -3,7 +3,7 @@ export { loggerOptions, probeLogLevel, redactedPaths, type LoggerSettings } from
 export { HttpError, errorBody, registerErrorHandling, statusName, type ApiErrorBody, type ErrorLogEntry, type SubError } from './errors.js';
 export { serverOptions, jsonBodies, type ServerSettings } from './server-options.js';
 export { lifecyclePlugin, runService, type Lifecycle, type ListeningMessage, type RunOptions } from './lifecycle.js';
-export { commonConfig, stringEnum, tracingConfig } from './common-config.js';
+export { commonConfig, hostName, stringEnum, tracingConfig } from './common-config.js';
 export { instanceHeader } from './connection-policy/instance-header.js';
 export {
   loadSamplingRules,

@@ -58,7 +58,12 @@ export async function runService({ app, service, host, port, graceMs, drainMs }:
     process.disconnect?.();
   });
 
-  await app.listen({ host, port });
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    // Name the variables: "getaddrinfo ENOTFOUND" alone does not say which setting to fix.
+    throw new Error(`Cannot listen on HOST=${host} PORT=${port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   if (process.send) {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ConfigError, commonConfig, loadConfig, stringEnum, tracingConfig, type Env } from '@canary/service-kit';
+import { ConfigError, commonConfig, hostName, loadConfig, stringEnum, tracingConfig, type Env } from '@canary/service-kit';
 
 export const appVersions = ['V1', 'V2'] as const;
 export type AppVersion = (typeof appVersions)[number];
@@ -10,7 +10,7 @@ export const configSchema = Type.Object({
   ...tracingConfig,
   PORT: Type.Integer({ default: 8096, minimum: 0, maximum: 65535 }),
   APP_VERSION: stringEnum(appVersions, 'V1'),
-  AWS_MAIL_SERVER_HOST: Type.String({ default: 'localhost', minLength: 1 }),
+  AWS_MAIL_SERVER_HOST: hostName('localhost'),
   AWS_MAIL_SERVER_PORT: Type.Integer({ default: 587, minimum: 1, maximum: 65535 }),
   AWS_MAIL_SERVER_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   AWS_MAIL_SERVER_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),

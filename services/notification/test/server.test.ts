@@ -63,9 +63,27 @@ describe('the server refuses to start on a bad environment, saying which variabl
     [{ AWS_MAIL_SERVER_FROM_ADDRESS: 'nobody' }, 'Invalid environment: AWS_MAIL_SERVER_FROM_ADDRESS must match format "email"\n'],
     [{ AWS_MAIL_SERVER_USERNAME: 'AKIAEXAMPLE' }, 'Invalid environment: AWS_MAIL_SERVER_USERNAME and AWS_MAIL_SERVER_PASSWORD must be set together\n'],
     [{ AWS_MAIL_SERVER_PASSWORD: 'only-a-Secret-9' }, 'Invalid environment: AWS_MAIL_SERVER_USERNAME and AWS_MAIL_SERVER_PASSWORD must be set together\n'],
+    [{ AWS_MAIL_SERVER_HOST: 'smtp host' }, 'Invalid environment: AWS_MAIL_SERVER_HOST must be a host name or an IP address\n'],
   ])('%j', async (env, message) => {
     const finished = await startServer({ PORT: '0', ...env }).exited;
     expect(finished).toEqual({ code: 1, signal: null, stdout: '', stderr: message });
+  });
+
+  it('names HOST and PORT when it cannot listen there', async () => {
+    // A well-formed name that does not resolve (.invalid never does): only listening can find it out.
+    const finished = await startServer({ PORT: '0', HOST: 'no-such-host.invalid' }).exited;
+    expect(finished.code).toBe(1);
+    const fatal = finished.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { level: number; msg: string; err?: { message: string } })
+      .filter((line) => line.level >= 50);
+    expect(fatal).toEqual([
+      expect.objectContaining({
+        msg: 'stopping after an unexpected error',
+        err: expect.objectContaining({ message: expect.stringMatching(/^Cannot listen on HOST=no-such-host\.invalid PORT=0: getaddrinfo (ENOTFOUND|EAI_AGAIN) no-such-host\.invalid/) }),
+      }),
+    ]);
   });
 });
 

@@ -1,12 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { commonConfig, stringEnum, tracingConfig } from '@canary/service-kit';
+import { ConfigError, commonConfig, hostName, loadConfig, stringEnum, tracingConfig, type Env } from '@canary/service-kit';
 
 /** Every environment variable the user management service reads; the README lists them with these defaults. */
 export const configSchema = Type.Object({
   ...commonConfig,
   ...tracingConfig,
   PORT: Type.Integer({ default: 8095, minimum: 0, maximum: 65535 }),
-  DB_HOSTNAME: Type.String({ default: 'localhost', minLength: 1 }),
+  DB_HOSTNAME: hostName('localhost'),
   DB_PORT: Type.Integer({ default: 3306, minimum: 1, maximum: 65535 }),
   DB_NAME: Type.String({ default: 'usermgmt', pattern: '^[A-Za-z0-9_$]{1,64}$' }),
   DB_USERNAME: Type.String({ default: 'dbadmin', minLength: 1 }),
@@ -26,7 +26,7 @@ export const configSchema = Type.Object({
   DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 120_000 }),
   /** How long the server waits for the database at start before it gives up and exits 1. */
   DB_STARTUP_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 0, maximum: 3_600_000 }),
-  NOTIFICATION_SERVICE_HOST: Type.String({ default: 'localhost', minLength: 1 }),
+  NOTIFICATION_SERVICE_HOST: hostName('localhost'),
   NOTIFICATION_SERVICE_PORT: Type.Integer({ default: 8096, minimum: 1, maximum: 65535 }),
   NOTIFICATION_CONNECT_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 100, maximum: 60_000 }),
   /** Limit for the response headers and, separately, for each pause in the response body. */
@@ -44,3 +44,13 @@ export const configSchema = Type.Object({
 });
 
 export type UserManagementConfig = Static<typeof configSchema>;
+
+/** The configuration from `env`, checked variable by variable and then as a whole. */
+export function loadUserManagementConfig(env: Env = process.env): UserManagementConfig {
+  const config = loadConfig(configSchema, env);
+  // A first delay above the longest would be cut to the longest at once: the backoff the operator asked for is lost.
+  if (config.OUTBOX_RETRY_BASE_MS > config.OUTBOX_RETRY_MAX_MS) {
+    throw new ConfigError('Invalid environment: OUTBOX_RETRY_BASE_MS must not be greater than OUTBOX_RETRY_MAX_MS');
+  }
+  return config;
+}

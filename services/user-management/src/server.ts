@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
-import { ConfigError, loadConfig, runService, tracingOptions, type XrayTracingOptions } from '@canary/service-kit';
+import { ConfigError, runService, tracingOptions, type XrayTracingOptions } from '@canary/service-kit';
 import { buildApp } from './app.js';
-import { configSchema, type UserManagementConfig } from './config.js';
+import { loadUserManagementConfig, type UserManagementConfig } from './config.js';
 import { runMigrations } from './db/migrations.js';
 import { createDatabasePool, type DatabasePool } from './db/pool.js';
 
 function readConfig(): { config: UserManagementConfig; tracing: XrayTracingOptions } {
   try {
-    const config = loadConfig(configSchema);
+    const config = loadUserManagementConfig();
     return { config, tracing: tracingOptions(config, 'User-Management-Microservice') };
   } catch (err) {
     if (err instanceof ConfigError) {

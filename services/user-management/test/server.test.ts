@@ -52,6 +52,13 @@ describe('the server entry', () => {
     [{ PORT: 'eighty' }, 'user-management: Invalid environment: PORT must be integer\n'],
     [{ DB_NAME: 'bad-name;' }, 'user-management: Invalid environment: DB_NAME must match pattern "^[A-Za-z0-9_$]{1,64}$"\n'],
     [{ OUTBOX_POLL_INTERVAL_MS: '0' }, 'user-management: Invalid environment: OUTBOX_POLL_INTERVAL_MS must be >= 50\n'],
+    [{ HOST: '999.1.1.1' }, 'user-management: Invalid environment: HOST must be a host name or an IP address\n'],
+    [{ DB_HOSTNAME: ' ' }, 'user-management: Invalid environment: DB_HOSTNAME must be a host name or an IP address\n'],
+    [{ NOTIFICATION_SERVICE_HOST: 'http://notification' }, 'user-management: Invalid environment: NOTIFICATION_SERVICE_HOST must be a host name or an IP address\n'],
+    [
+      { OUTBOX_RETRY_BASE_MS: '100000', OUTBOX_RETRY_MAX_MS: '10' },
+      'user-management: Invalid environment: OUTBOX_RETRY_BASE_MS must not be greater than OUTBOX_RETRY_MAX_MS\n',
+    ],
   ])('refuses to start on %j, naming the variable', async (env, message) => {
     const finished = await startServer(env).exited;
     expect(finished.code).toBe(1);

@@ -22,6 +22,8 @@ export function serverOptions(settings: ServerSettings): FastifyServerOptions {
   return {
     logger: settings.logging === false ? false : loggerOptions(settings),
     bodyLimit: settings.bodyLimit,
+    // The original Spring MVC services matched `/usermgmt/users/` as `/usermgmt/users`: their clients may send either.
+    routerOptions: { ignoreTrailingSlash: true },
     // Behind kube-proxy and an ALB the peer address is a hop, not the client.
     trustProxy: true,
     ajv: {

@@ -53,6 +53,11 @@ describe.each(appVersions)('status routes of %s', (version) => {
     expect(res.json()).toEqual({ status: 'UP', version });
   });
 
+  it('a path with a trailing slash is the same route, as in the original', async () => {
+    const res = await app.inject({ method: 'GET', url: '/notification/xray/' });
+    expect([res.statusCode, res.json()]).toEqual([200, { applicationname: 'Notification Microservice', appversion: version, message: 'Enabled AWS XRay' }]);
+  });
+
   it('an unknown route is a 404 JSON error', async () => {
     const res = await app.inject({ method: 'GET', url: '/notification/nothing?x=1' });
     expect(res.statusCode).toBe(404);

@@ -372,6 +372,13 @@ describe('health and unknown routes', () => {
     expect([ready.statusCode, ready.json()]).toEqual([200, { status: 'UP' }]);
   });
 
+  it('takes a path with a trailing slash as the original did', async () => {
+    const plain = await app.inject({ url: '/usermgmt/users' });
+    const slashed = await app.inject({ url: '/usermgmt/users/' });
+    expect([slashed.statusCode, slashed.json()]).toEqual([200, plain.json()]);
+    expect((await app.inject({ url: '/usermgmt/health-status/' })).statusCode).toBe(200);
+  });
+
   it('answers 404 JSON to an unknown route and a wrong method', async () => {
     expectError(await app.inject({ url: '/usermgmt/nothing' }), 404, 'No route GET /usermgmt/nothing');
     expectError(await app.inject({ method: 'PATCH', url: '/usermgmt/user' }), 404, 'No route PATCH /usermgmt/user');

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { HttpError } from '@canary/service-kit';
 import { MailDeliveryError, type Mailer } from '../mail/mailer.js';
-import { uniqueAddresses } from '../mail/recipients.js';
+import { distinctRecipients } from '../mail/recipients.js';
 import { apiErrorSchema as errorBodySchema } from '@canary/service-kit';
 
 /** SES, the course's mail server, refuses messages with more than 50 recipients in to, cc and bcc together. */
@@ -63,9 +63,7 @@ export const sendRoute: FastifyPluginAsyncTypebox<SendRouteOptions> = async (app
 
   app.post('/notification/send', { schema }, async (request, reply) => {
     const body = request.body;
-    const to = uniqueAddresses(body.toEmails);
-    const cc = uniqueAddresses(body.ccEmails ?? []);
-    const bcc = uniqueAddresses(body.bccEmails ?? []);
+    const { to, cc, bcc } = distinctRecipients(body.toEmails, body.ccEmails ?? [], body.bccEmails ?? []);
     const total = to.length + cc.length + bcc.length;
     if (total > maxRecipients) {
       throw new HttpError(

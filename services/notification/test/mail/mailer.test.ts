@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MailDeliveryError, toDeliveryError } from '../../src/mail/mailer.js';
-import { uniqueAddresses } from '../../src/mail/recipients.js';
+import { distinctRecipients, uniqueAddresses } from '../../src/mail/recipients.js';
 
 const config = { AWS_MAIL_SERVER_USERNAME: 'AKIAEXAMPLE', AWS_MAIL_SERVER_PASSWORD: 'smtp-Secret-1', MAIL_SEND_TIMEOUT_MS: 4000 };
 
@@ -39,5 +39,15 @@ describe('uniqueAddresses', () => {
   it('drops case-insensitive repeats, keeping the first spelling and the order', () => {
     expect(uniqueAddresses(['B@x.org', 'a@x.org', 'b@X.ORG', 'A@x.org', 'c@x.org'])).toEqual(['B@x.org', 'a@x.org', 'c@x.org']);
     expect(uniqueAddresses([])).toEqual([]);
+  });
+});
+
+describe('distinctRecipients', () => {
+  it('keeps each address once over the three lists, in its first place: to, then cc, then bcc', () => {
+    expect(distinctRecipients(['a@x.org', 'b@x.org'], ['B@X.org', 'c@x.org', 'c@x.org'], ['A@x.org', 'C@x.org', 'd@x.org'])).toEqual({
+      to: ['a@x.org', 'b@x.org'],
+      cc: ['c@x.org'],
+      bcc: ['d@x.org'],
+    });
   });
 });

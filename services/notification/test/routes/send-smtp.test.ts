@@ -94,6 +94,23 @@ describe('POST /notification/send delivers to the SMTP server before it answers'
     const res = await send(app, { ...validMail, toEmails, ccEmails: toEmails, bccEmails: toEmails });
     expect(res.statusCode).toBe(200);
     expect(smtp.messages[0]?.to).toEqual(['SAME@example.com']);
+    expect(smtp.messages[0]?.cc).toEqual([]);
+    expect(smtp.messages[0]?.recipients).toEqual(['SAME@example.com']);
+  });
+
+  it('an address in several lists gets one copy, in its first list: 50 people named in to and again in cc are 50', async () => {
+    smtp = await startSmtpServer();
+    app = await startApp({ AWS_MAIL_SERVER_PORT: String(smtp.port) });
+    const fifty = Array.from({ length: 50 }, (_, i) => `person${i}@example.com`);
+    const res = await send(app, { ...validMail, toEmails: fifty, ccEmails: fifty.map((address) => address.toUpperCase()), bccEmails: ['Person7@example.com'] });
+    expect(res.statusCode).toBe(200);
+    expect(smtp.messages[0]?.to).toEqual(fifty);
+    expect(smtp.messages[0]?.cc).toEqual([]);
+    expect(smtp.messages[0]?.recipients).toEqual(fifty);
+    // One more person is one too many, wherever they are named.
+    const over = await send(app, { ...validMail, toEmails: fifty, ccEmails: fifty, bccEmails: ['extra@example.com'] });
+    expect(over.statusCode).toBe(400);
+    expect(over.json().message).toBe('Too many recipients: 51 distinct addresses in toEmails, ccEmails and bccEmails together, at most 50 allowed');
   });
 
   it('reports recipients the server refused while it accepted the others', async () => {

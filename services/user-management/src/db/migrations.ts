@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { DatabasePool } from './pool.js';
+import { adoptUsersTable } from './adopt-users-table.js';
 
 export interface Migration {
   version: number;
   name: string;
   /** Statements run in order. Each must be safe to repeat (IF NOT EXISTS), since MySQL commits DDL at once. */
   statements: string[];
+  /** Run after the statements, for a change that depends on what the database holds; safe to repeat too. */
+  run?: (connection: PoolConnection, log?: MigrationLog) => Promise<void>;
 }
 
 /** Portable SQL: MySQL 8.4 and MariaDB 10.11 both accept every statement here. */
@@ -48,6 +51,14 @@ export const migrations: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`,
     ],
   },
+  {
+    version: 3,
+    // Migration 1 keeps an existing users table as it is: one made by the course's Java service (Hibernate) has
+    // `enabled bit`, nullable columns and no unique e-mail. This converts it, or refuses to start (adopt-users-table.ts).
+    name: 'adopt a users table made by the Java service',
+    statements: [],
+    run: adoptUsersTable,
+  },
 ];
 
 export interface MigrationLog {
@@ -80,6 +91,7 @@ async function applyPending(connection: PoolConnection, list: readonly Migration
   for (const migration of [...list].sort((a, b) => a.version - b.version)) {
     if (done.has(migration.version)) continue;
     for (const statement of migration.statements) await connection.query(statement);
+    await migration.run?.(connection, log);
     await connection.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(3))', [
       migration.version,
       migration.name,

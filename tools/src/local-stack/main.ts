@@ -1,5 +1,6 @@
 import { parseStackArgs, usage, UsageError, type StackArgs } from './args.js';
 import type { ReadyMessage } from './ready-message.js';
+import type { OutputStream } from './service-process.js';
 import { startLocalStack, type LocalStack } from './stack.js';
 import { describeStack } from './table.js';
 
@@ -20,21 +21,41 @@ const args = readArgs();
 let stack: LocalStack | undefined;
 let stopReason: string | undefined;
 
+/**
+ * A write error on stdout or stderr (EPIPE: `npm start | head -1` has read enough and closed the pipe; EIO: the
+ * terminal is gone) asks the stack to stop, as SIGHUP does: it writes nothing more to that stream, stops every child
+ * as on Ctrl-C and exits 0. Left unhandled, the 'error' would kill the stack at once, children still starting included.
+ */
+const closedOutputs = new Set<OutputStream>();
+
+function write(line: string, stream: OutputStream): void {
+  if (!closedOutputs.has(stream)) process[stream].write(`${line}\n`);
+}
+
+for (const stream of ['stdout', 'stderr'] as const) {
+  process[stream].on('error', (err: NodeJS.ErrnoException) => {
+    closedOutputs.add(stream);
+    requestStop(`${stream} closed (${err.code ?? err.message})`, false);
+  });
+}
+
 async function stop(): Promise<void> {
-  process.stdout.write(`[stack] ${stopReason}: stopping\n`);
+  write(`[stack] ${stopReason}: stopping`, closedOutputs.has('stdout') ? 'stderr' : 'stdout');
   await stack!.close();
   process.exit(0);
 }
 
 let stopRequestedAt = 0;
 
-function requestStop(reason: string): void {
+/** `escalate`: a second request more than a second after the first kills every child (a second Ctrl-C). */
+function requestStop(reason: string, escalate = true): void {
   if (stopReason !== undefined) {
+    if (!escalate) return;
     // One Ctrl-C can arrive twice: from the terminal and forwarded by a wrapper (npx, a package manager) that execs.
     if (Date.now() - stopRequestedAt < 1000) return;
-    process.stderr.write(`[stack] ${reason} while stopping: killing every child now\n`);
+    write(`[stack] ${reason} while stopping: killing every child now`, 'stderr');
     stack?.kill();
-    // Children the stack does not know yet (still starting) see their IPC channel close and end themselves.
+    // Children the stack does not know yet (still starting) see the stack gone and end themselves (parent-watch.ts).
     process.exit(1);
   }
   stopReason = reason;
@@ -48,16 +69,16 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal
 if (process.send) process.on('disconnect', () => requestStop('parent disconnected'));
 
 try {
-  stack = await startLocalStack({ v1: args.v1, v2: args.v2, usermgmtPort: args.port, notificationPort: args.notificationPort });
+  stack = await startLocalStack({ v1: args.v1, v2: args.v2, usermgmtPort: args.port, notificationPort: args.notificationPort, write });
 } catch (err) {
-  process.stderr.write(`local-stack: cannot start: ${(err as Error).message}\n`);
+  write(`local-stack: cannot start: ${(err as Error).message}`, 'stderr');
   process.exit(1);
 }
 
 if (stopReason !== undefined) {
   await stop();
 } else {
-  process.stdout.write(`${describeStack(stack).join('\n')}\n`);
+  write(describeStack(stack).join('\n'), 'stdout');
   if (process.send) {
     const ready: ReadyMessage = {
       type: 'ready',

@@ -57,7 +57,8 @@ export function describeExit({ code, signal }: Exit): string {
  */
 export async function startServiceProcess(options: ServiceProcessOptions): Promise<ServiceProcess> {
   const child: ChildProcess = fork(options.script, [], {
-    env: options.env,
+    // The preload's parent watch compares its parent pid with this one (see parent-watch.ts).
+    env: { ...options.env, LOCAL_STACK_PID: String(process.pid) },
     execArgv: ['--import', pathToFileURL(options.preload).href],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     detached: true,

@@ -172,8 +172,15 @@ describe('sampling', () => {
     // No daemon sampling API answers here: the SDK says so once (an info line, not a warning: it is the
     // documented fallback), then uses its default rules.
     await expect
-      .poll(() => front.logs.filter((line) => line.component === 'xray').map((line) => [line.level, line.msg]), { timeout: 10_000 })
-      .toEqual([[30, 'Failed to retrieve sampling rules from X-Ray service']]);
+      .poll(() => front.logs.filter((line) => line.component === 'xray').map(({ level, msg, reason, err }) => ({ level, msg, reason, err })), { timeout: 10_000 })
+      .toEqual([
+        {
+          level: 30,
+          msg: "no sampling rules from the X-Ray daemon's sampling API; using the SDK's default rules",
+          reason: expect.stringMatching(/^Failed to connect to X-Ray daemon at /),
+          err: undefined,
+        },
+      ]);
   });
 
   it('rejects a broken rules file at start with a message naming XRAY_SAMPLING_RULES_FILE', async () => {

@@ -52,7 +52,11 @@ function forward(log: FastifyBaseLogger, level: Level) {
 export function sdkLogger(log: FastifyBaseLogger): SdkLogger {
   const xrayLog = log.child({ component: 'xray' });
   const warn = forward(xrayLog, 'warn');
-  const fallback = forward(xrayLog, 'info');
+  // The fallback is expected: one line saying what happens, without the stack of a refused connection.
+  const fallback = (...args: unknown[]): void => {
+    const reason = args.find((value): value is Error => value instanceof Error)?.message;
+    xrayLog.info({ reason }, "no sampling rules from the X-Ray daemon's sampling API; using the SDK's default rules");
+  };
   return {
     debug: forward(xrayLog, 'trace'),
     info: forward(xrayLog, 'debug'),

@@ -87,6 +87,7 @@ class SubsegmentHandler implements Dispatcher.DispatchHandler {
   #contentLength: number | undefined;
   #received = 0;
   #closed = false;
+  #reached = false;
 
   constructor(
     private readonly handler: Dispatcher.DispatchHandler,
@@ -95,6 +96,8 @@ class SubsegmentHandler implements Dispatcher.DispatchHandler {
   ) {}
 
   onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    // undici starts a request only on a connected socket: from here the downstream may record a segment.
+    this.#reached = true;
     this.handler.onRequestStart?.(controller, context);
   }
 
@@ -131,7 +134,10 @@ class SubsegmentHandler implements Dispatcher.DispatchHandler {
     if (this.#closed) return;
     this.#closed = true;
     const sub = this.subsegment;
-    const request = { url: this.request.url, method: this.request.method, traced: true };
+    // `traced` tells X-Ray to wait for the downstream's segment: a call refused or timed out before it was sent
+    // has none, and marked traced it would leave the trace looking broken for good (the SDK leaves it out too).
+    const traced = this.#reached || status > 0;
+    const request = { url: this.request.url, method: this.request.method, ...(traced ? { traced } : {}) };
     sub.http = status > 0 ? { request, response: { status, content_length: this.#contentLength ?? this.#received } } : { request };
     sub.flagStatus(status);
     // A refused, reset or timed-out call has no status: it is a fault, with the error as its cause.
@@ -142,7 +148,8 @@ class SubsegmentHandler implements Dispatcher.DispatchHandler {
 /**
  * An undici interceptor (`dispatcher.compose(xrayHttpInterceptor())`) making every call a remote
  * subsegment of the current X-Ray (sub)segment, named after the downstream host, with
- * `http.request {url, method, traced: true}`, `http.response {status, content_length}`, flags by status
+ * `http.request {url, method, traced: true}` (`traced` only once the request went out on a connection),
+ * `http.response {status, content_length}`, flags by status
  * and the error on failure; the call carries `X-Amzn-Trace-Id: Root=<trace>;Parent=<subsegment>;Sampled=<0|1>`
  * so the downstream's segment joins the trace as its child.
  *

@@ -159,6 +159,9 @@ describe('sampling', () => {
     const front = await start({ AWS_XRAY_DAEMON_ADDRESS: daemon.address, XRAY_SAMPLING_RULES_FILE: file, AWS_XRAY_TRACING_NAME: 'Never-Sampled', DOWNSTREAM: back.origin });
     const bodies = await twentyCalls(front);
     expect(bodies.every((body) => body.answers[0]!.body.traceHeader!.endsWith(';Sampled=0'))).toBe(true);
+    // A caller that leaves the decision to the service (Sampled=?) is told it, with the trace id it will carry.
+    const asked = await fetch(new URL('/plain', front.origin), { headers: { 'x-amzn-trace-id': 'Sampled=?' } });
+    expect(asked.headers.get('x-amzn-trace-id')).toMatch(/^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Sampled=0$/);
     expect(daemon.segments({ name: 'Never-Sampled' })).toEqual([]);
   });
 

@@ -126,6 +126,16 @@ describe('incoming requests', () => {
     expect(segment.parent_id).toBe('53995c3f42cd8ad8');
   });
 
+  it('tell a caller that left the decision to them (Sampled=?) what it was, and only such a caller', async () => {
+    const root = `1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replaceAll('-', '').slice(0, 24)}`;
+    const probe = randomUUID();
+    const asked = await front.get(`/plain?probe=${probe}`, { 'x-amzn-trace-id': `Root=${root};Sampled=?` });
+    expect(asked.headers.get('x-amzn-trace-id')).toBe(`Root=${root};Sampled=1`);
+    expect((await frontSegment(probe)).trace_id).toBe(root);
+    const told = await front.get(`/plain?probe=${randomUUID()}`, { 'x-amzn-trace-id': `Root=${root};Parent=53995c3f42cd8ad8;Sampled=1` });
+    expect(told.headers.get('x-amzn-trace-id')).toBeNull();
+  });
+
   it("keep a caller's decision not to sample, and pass it downstream", async () => {
     const root = `1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replaceAll('-', '').slice(0, 24)}`;
     const logsBefore = front.logs.length;

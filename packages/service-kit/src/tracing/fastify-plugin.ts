@@ -101,17 +101,23 @@ export const xrayTracing = fp<XrayTracingOptions>(
         urlPath: req.url,
         serviceName: options.segmentName,
       }));
+      // A caller that left the decision to us (`Sampled=?`) is told it, with the trace, as the SDK's middleware does.
+      const tellCaller = header.sampled === '?';
       let scope: TraceScope;
       if (decision === false) {
         // Most requests in production: no segment, only the decision for the calls this request makes.
+        if (!keepContext && !tellCaller) return done();
+        const unsampled = new UnsampledTrace(validTraceId(header.root));
+        if (tellCaller) reply.header('x-amzn-trace-id', `Root=${unsampled.traceId};Sampled=0`);
         if (!keepContext) return done();
-        scope = new UnsampledTrace(validTraceId(header.root));
+        scope = unsampled;
       } else {
         const traceId = validTraceId(header.root);
         // A parent is only kept within the caller's (well-formed) trace.
         const parentId = traceId ? validEntityId(header.parent) : undefined;
         const rule = typeof decision === 'string' ? decision : undefined;
         const segment = openSegment(runtime, options.segmentName, traceId ?? newTraceId(), parentId, rule, req);
+        if (tellCaller) reply.header('x-amzn-trace-id', `Root=${segment.traceId};Sampled=1`);
         closeOnResponse(segment, request, reply);
         scope = segment;
       }

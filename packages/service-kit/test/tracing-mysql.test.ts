@@ -74,7 +74,7 @@ describe('mysql2 queries', () => {
     const subs = daemon.subsegmentsOf(segment);
     const name = `${database.database}@${database.host}`;
     expect(sqlOf(subs)).toEqual([
-      [name, 'remote', 'call', 'SELECT ? AS secret'],
+      [name, 'remote', undefined, 'SELECT ? AS secret'],
       [name, 'remote', 'statement', 'SELECT ? AS n'],
     ]);
     expect(subs[0]!.sql).toEqual({
@@ -82,7 +82,6 @@ describe('mysql2 queries', () => {
       user,
       database_type: 'MySQL',
       driver_version: expect.stringMatching(/^mysql2@3\./) as unknown,
-      preparation: 'call',
       sanitized_query: 'SELECT ? AS secret',
     });
     expect(subs.every((sub) => sub.fault === undefined && sub.error === undefined && sub.end_time! >= sub.start_time)).toBe(true);
@@ -113,10 +112,10 @@ describe('mysql2 queries', () => {
     const segment = await segmentOf(response.body.segment);
     const name = `${database.database}@${database.host}`;
     expect(sqlOf(daemon.subsegmentsOf(segment))).toEqual([
-      [name, 'remote', 'call', 'START TRANSACTION'],
+      [name, 'remote', undefined, 'START TRANSACTION'],
       [name, 'remote', 'statement', 'INSERT INTO items (id, label) VALUES (?, ?)'],
-      [name, 'remote', 'call', 'SELECT COUNT(*) AS count FROM items WHERE id = ?'],
-      [name, 'remote', 'call', 'COMMIT'],
+      [name, 'remote', undefined, 'SELECT COUNT(*) AS count FROM items WHERE id = ?'],
+      [name, 'remote', undefined, 'COMMIT'],
     ]);
     const [[row]] = await admin.query<mysql.RowDataPacket[]>('SELECT label FROM items WHERE id = 7');
     expect(row!.label).toBe('tx-value-s3cret');

@@ -65,7 +65,7 @@ function capture<A extends unknown[], R>(
       user: target.user,
       database_type: 'MySQL',
       driver_version: driverVersion,
-      preparation,
+      ...(preparation === undefined ? {} : { preparation }),
       ...(statement === undefined ? {} : { sanitized_query: statement }),
     };
     let pending: Promise<R>;
@@ -101,11 +101,11 @@ function bindAll<T extends object>(object: T, overrides: Partial<Record<keyof T,
 
 function traceConnection(connection: PoolConnection, target: Target): PoolConnection {
   return bindAll(connection, {
-    query: capture(target, 'call', connection.query.bind(connection) as (...args: unknown[]) => Promise<unknown>),
+    query: capture(target, undefined, connection.query.bind(connection) as (...args: unknown[]) => Promise<unknown>),
     execute: capture(target, 'statement', connection.execute.bind(connection) as (...args: unknown[]) => Promise<unknown>),
-    beginTransaction: capture(target, 'call', () => connection.beginTransaction(), 'START TRANSACTION'),
-    commit: capture(target, 'call', () => connection.commit(), 'COMMIT'),
-    rollback: capture(target, 'call', () => connection.rollback(), 'ROLLBACK'),
+    beginTransaction: capture(target, undefined, () => connection.beginTransaction(), 'START TRANSACTION'),
+    commit: capture(target, undefined, () => connection.commit(), 'COMMIT'),
+    rollback: capture(target, undefined, () => connection.rollback(), 'ROLLBACK'),
   });
 }
 
@@ -113,7 +113,7 @@ function traceConnection(connection: PoolConnection, target: Target): PoolConnec
  * A mysql2 promise pool (`createPool(...).promise()` or `mysql2/promise`'s `createPool`) whose every
  * `query`/`execute` — on the pool and on connections from `getConnection()`, transactions included — is a
  * remote X-Ray subsegment named `database@host` with `sql` data: url (no credentials), user, database type,
- * driver, `preparation` (call for query, statement for execute) and the statement text with its
+ * driver, `preparation: statement` for execute (a prepared statement; a query has none) and the statement text with its
  * placeholders. Values are never recorded; a failed query records only its error code.
  *
  * Written instead of aws-xray-sdk-mysql's `captureMySQL`, which on mysql2 3 records `pool.query` and
@@ -125,7 +125,7 @@ export function traceMysqlPool(pool: Pool, options: TraceMysqlOptions): Pool {
   if (!options.enabled) return pool;
   const target = targetOf(pool);
   return bindAll(pool, {
-    query: capture(target, 'call', pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>),
+    query: capture(target, undefined, pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>),
     execute: capture(target, 'statement', pool.execute.bind(pool) as (...args: unknown[]) => Promise<unknown>),
     getConnection: async () => traceConnection(await pool.getConnection(), target),
   });

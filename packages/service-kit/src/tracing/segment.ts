@@ -19,7 +19,8 @@ export interface SqlData {
   user: string;
   database_type: string;
   driver_version: string;
-  preparation: 'call' | 'statement';
+  /** X-Ray's `call` is a stored-procedure call, `statement` a prepared statement; a plain query has neither. */
+  preparation?: 'call' | 'statement';
   sanitized_query?: string;
 }
 

@@ -250,6 +250,15 @@ describe('outgoing undici calls', () => {
     expect([notFoundSub.http?.request?.url, failedSub.http?.request?.url]).toEqual([`${back.origin}/status/404`, `${back.origin}/status/500`]);
   });
 
+  it('are recorded without their query string, which can carry a token', async () => {
+    const response = await front.get<CallBody>(`/call?via=pool&path=${encodeURIComponent('/echo?token=query-s3cret')}`);
+    expect(response.status).toBe(200);
+    const [frontDoc] = await daemon.waitForSegments(1, { name: 'Front-Service', traceId: response.body.before.trace_id });
+    const [sub] = daemon.subsegmentsOf(frontDoc!);
+    expect(sub!.http?.request?.url).toBe(`${back.origin}/echo`);
+    expect(JSON.stringify(sub)).not.toContain('query-s3cret');
+  });
+
   it('that fail to connect are a fault with the error, and the 502 they lead to is the segment fault', async () => {
     const deadOrigin = `http://127.0.0.1:${await closedPort()}`;
     const probe = randomUUID();

@@ -67,8 +67,10 @@ function requestUrl(opts: Dispatcher.DispatchOptions, fallback: string | URL | u
   let url = calledUrls.get(key);
   if (url === undefined) {
     try {
-      const { hostname, href } = new URL(opts.path, origin);
-      url = { hostname, href };
+      const called = new URL(opts.path, origin);
+      // Without the query string, as the SDK records calls: it can carry tokens or personal data.
+      called.search = '';
+      url = { hostname: called.hostname, href: called.href };
     } catch {
       url = null;
     }
@@ -181,7 +183,7 @@ export function xrayHttpInterceptor(options: XrayHttpOptions = {}): Dispatcher.D
       const sub = parent.addSubsegment(url?.hostname ?? 'http');
       sub.namespace = 'remote';
       const header = `Root=${parent.segment.traceId};Parent=${sub.id};Sampled=1`;
-      const traced = new SubsegmentHandler(handler, sub, { url: url?.href ?? opts.path, method });
+      const traced = new SubsegmentHandler(handler, sub, { url: url?.href ?? opts.path.split('?')[0] ?? '', method });
       try {
         return dispatch({ ...opts, headers: withTraceHeader(opts.headers, header) }, traced);
       } catch (err) {

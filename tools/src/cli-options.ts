@@ -7,7 +7,8 @@ export class UsageError extends Error {
 export function numberFlag(name: string, raw: string | undefined, fallback: number, min: number, max: number, integer = true): number {
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+  // Plain decimals only: Number() would also take "0x10", "1e3" or " 5".
+  if (!/^-?\d+(\.\d+)?$/.test(raw) || value < min || value > max || (integer && !Number.isInteger(value))) {
     throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
   }
   return value;

@@ -40,6 +40,15 @@ export interface CanaryReport {
 
 export const probePath = '/usermgmt/notification-xray';
 
+/** The probe under `base`, keeping a path prefix an ingress may serve user management under (`https://host/team-a/`). */
+export function probeUrl(base: string): URL {
+  const url = new URL(base);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${probePath}`;
+  url.search = '';
+  url.hash = '';
+  return url;
+}
+
 type CallResult = { ok: true; version: string; ms: number } | { ok: false; reason: string };
 
 async function call(agent: Agent, target: URL, timeoutMs: number): Promise<CallResult> {
@@ -68,8 +77,10 @@ function summarise(latencies: number[]): LatencySummary {
  * alive (what a browser or another service does), and reports which notification version answered.
  */
 export async function runCanaryCheck(options: CanaryCheckOptions): Promise<CanaryReport> {
-  const target = new URL(probePath, options.url);
-  const agent = new Agent({ connections: options.concurrency, keepAliveTimeout: 10_000 });
+  const target = probeUrl(options.url);
+  // The timeout bounds connecting (TLS included) as well: a blackholed ingress would otherwise hold each call for
+  // undici's own 10 s connect timeout, whatever --timeout says.
+  const agent = new Agent({ connections: options.concurrency, keepAliveTimeout: 10_000, connect: { timeout: options.timeoutMs } });
   const latencies = new Map<string, number[]>();
   const failures: Record<string, number> = {};
   let next = 0;

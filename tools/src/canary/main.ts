@@ -6,7 +6,9 @@ const usage = `usage: npm run canary -- --url <base url> --requests N [--concurr
 
 Calls <base url>/usermgmt/notification-xray N times from C concurrent keep-alive clients (default 1), prints the
 share of each notification version with a 95% confidence interval and its latency, and exits 1 when a call fails or
-the V2 share is not within T points (default 5) of P percent.`;
+the V2 share is not within T points (default 5) of P percent. The base URL may carry a path prefix
+(https://host/prefix). --timeout bounds each call's connection (TLS included), its answer's headers and every pause
+in its body (default 10000 ms).`;
 
 interface CanaryOptions {
   url: string;

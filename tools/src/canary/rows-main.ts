@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
-import { startLocalStack } from '../local-stack/index.js';
+import { numberFlag, releaseOnSignals, UsageError } from '../cli-options.js';
+import { startLocalStack, type LocalStack } from '../local-stack/index.js';
 import { runCanaryCheck, v2Percent } from './canary-check.js';
 import { connectionPolicies, courseRows, type ConnectionPolicy } from './course-rows.js';
 
 const usage = `usage: npm run canary:rows -- [--requests N] [--policies ${connectionPolicies.join(',')}]
 
-For each connection policy and each row of the course's table, starts the local stack with its own database, makes
+For each connection policy given (default instance-balanced,keep-alive) and each row of the course's table, starts the local stack with its own database, makes
 N calls (default 1000) to /usermgmt/notification-xray sequentially over one kept-alive connection and N from 16
 concurrent clients, and prints the V2 share and throughput side by side.`;
 
@@ -35,8 +36,13 @@ if (values.help) {
   process.stdout.write(`${usage}\n`);
   process.exit(0);
 }
-const requests = Number(values.requests ?? 1000);
-if (!Number.isInteger(requests) || requests < 1) fail('--requests must be a positive integer');
+const requests = (() => {
+  try {
+    return numberFlag('requests', values.requests, 1000, 1, 1_000_000);
+  } catch (err) {
+    fail((err as UsageError).message);
+  }
+})();
 const policies = (values.policies ?? 'instance-balanced,keep-alive').split(',') as ConnectionPolicy[];
 for (const p of policies) if (!connectionPolicies.includes(p)) fail(`unknown policy ${p}`);
 
@@ -48,6 +54,26 @@ const db = {
 };
 const database = `canary_rows_${randomBytes(4).toString('hex')}`;
 const results: Measurement[] = [];
+
+/** Drops the run's database; a failure to do so is said, not thrown, so it never hides why the run stopped. */
+async function dropDatabase(): Promise<void> {
+  try {
+    const c = await mysql.createConnection(db);
+    try {
+      await c.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    } finally {
+      await c.end();
+    }
+  } catch (err) {
+    process.stderr.write(`could not drop database ${database}: ${(err as Error).message}\n`);
+  }
+}
+
+let current: LocalStack | undefined;
+releaseOnSignals('stopping the stack and dropping the rows database', async () => {
+  await current?.close().catch(() => undefined);
+  await dropDatabase();
+});
 
 try {
   for (const policy of policies) {
@@ -61,6 +87,7 @@ try {
         usermgmtEnv: { NOTIFICATION_CONNECTION_POLICY: policy },
         write: () => undefined,
       });
+      current = stack;
       try {
         const url = `http://${stack.host}:${stack.usermgmtPort}`;
         const seq = await runCanaryCheck({ url, requests, concurrency: 1, timeoutMs: 10_000 });
@@ -75,15 +102,18 @@ try {
         results.push(m);
         process.stderr.write(`${policy} ${m.row}: sequential ${m.sequential.v2.toFixed(1)}%, 16 clients ${m.concurrent.v2.toFixed(1)}%\n`);
       } finally {
+        current = undefined;
         await stack.close();
       }
     }
   }
+} catch (err) {
+  process.stderr.write(`canary:rows failed: ${(err as Error).message}\n`);
+  process.exitCode = 1;
 } finally {
-  const c = await mysql.createConnection(db);
-  await c.query(`DROP DATABASE IF EXISTS \`${database}\``);
-  await c.end();
+  await dropDatabase();
 }
+if (process.exitCode === 1) process.exit(1);
 
 const within = (observed: number, expected: number): string => (Math.abs(observed - expected) <= 5 ? '' : ' ✗');
 const lines = [

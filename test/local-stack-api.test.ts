@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDatabaseSettings } from '@canary/testkit';
+import { databaseEnv, testDatabaseSettings } from '@canary/testkit';
 import { startLocalStack, type Exit, type LocalStack } from '../tools/src/local-stack/index.js';
 import { isRunning, until } from '../tools/test/stack-process.js';
 
@@ -18,11 +18,7 @@ function env(): NodeJS.ProcessEnv {
   for (const key of Object.keys(inherited)) if (key.startsWith('AWS_MAIL_SERVER_')) delete inherited[key];
   return {
     ...inherited,
-    DB_HOSTNAME: settings.host,
-    DB_PORT: String(settings.port),
-    DB_USERNAME: settings.user,
-    DB_PASSWORD: settings.password,
-    DB_NAME: database,
+    ...databaseEnv(settings, database),
     AWS_XRAY_SDK_ENABLED: 'false',
     LOG_LEVEL: 'warn',
   };

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSmtpServer, testDatabaseSettings, type TestSmtpServer } from '@canary/testkit';
+import { databaseEnv, startSmtpServer, testDatabaseSettings, type TestSmtpServer } from '@canary/testkit';
 import type { ReadyMessage } from '../tools/src/local-stack/ready-message.js';
 import { isRunning, runStack, until, type StackProcess } from '../tools/test/stack-process.js';
 
@@ -16,11 +16,7 @@ const stacks: StackProcess[] = [];
 function stackEnv(): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    DB_HOSTNAME: settings.host,
-    DB_PORT: String(settings.port),
-    DB_USERNAME: settings.user,
-    DB_PASSWORD: settings.password,
-    DB_NAME: database,
+    ...databaseEnv(settings, database),
     AWS_MAIL_SERVER_HOST: '127.0.0.1',
     AWS_MAIL_SERVER_PORT: String(smtp.port),
     AWS_XRAY_SDK_ENABLED: 'false',

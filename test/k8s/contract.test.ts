@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp as buildNotificationApp } from '../../services/notification/src/app.js';
 import { configSchema as notificationSchema, loadNotificationConfig } from '../../services/notification/src/config.js';
 import { buildApp as buildUserManagementApp } from '../../services/user-management/src/app.js';
-import { configSchema as userManagementSchema } from '../../services/user-management/src/config.js';
+import { configSchema as userManagementSchema, loadUserManagementConfig } from '../../services/user-management/src/config.js';
 import { findKustomizations, objectsOf, render, renderAll, requireKubectl, type RenderResult } from './support/kustomize.js';
 import {
   containerEnv,
@@ -43,7 +43,7 @@ const code: Record<string, ServiceCode> = {
     title: 'user management',
     port: 8095,
     schema: userManagementSchema,
-    load: (env) => loadConfig(userManagementSchema, env),
+    load: loadUserManagementConfig,
     prefix: '/usermgmt/',
   },
   'notification-service': {

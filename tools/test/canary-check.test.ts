@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import mysql from 'mysql2/promise';
-import { testDatabaseSettings } from '@canary/testkit';
+import { databaseEnv, testDatabaseSettings } from '@canary/testkit';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { percentile, wilsonInterval } from '../src/canary/statistics.js';
@@ -141,7 +141,7 @@ describe('npm run canary:rows', () => {
     try {
       const before = new Set(await databases());
       const child = spawn('node', [rowsCli, '--requests', '1000000', '--policies', 'keep-alive'], {
-        env: { ...process.env, DB_HOSTNAME: settings.host, DB_PORT: String(settings.port), DB_USERNAME: settings.user, DB_PASSWORD: settings.password },
+        env: { ...process.env, ...databaseEnv(settings) },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let stderr = '';

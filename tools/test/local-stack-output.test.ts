@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testDatabaseSettings } from '@canary/testkit';
+import { databaseEnv, testDatabaseSettings } from '@canary/testkit';
 import { isRunning, runStack, until, type StackProcess } from './stack-process.js';
 
 // A closed stdout (`npm start | head -1`) and a stack killed while its children start: real processes throughout.
@@ -35,11 +35,7 @@ afterAll(async () => {
 function start(): StackProcess {
   const stack = runStack(['--v1', '1', '--v2', '1', '--port', '0', '--notification-port', '0'], {
     ...process.env,
-    DB_HOSTNAME: settings.host,
-    DB_PORT: String(settings.port),
-    DB_USERNAME: settings.user,
-    DB_PASSWORD: settings.password,
-    DB_NAME: database,
+    ...databaseEnv(settings, database),
     AWS_XRAY_SDK_ENABLED: 'false',
   });
   stacks.push(stack);

@@ -18,7 +18,7 @@ FormatRegistry.Set('email', (value) => email.test(value));
 // Host names as DNS and Docker networks spell them (underscores included), dot-separated labels of at most 63
 // characters, 253 in all; a last label of digits only is a mistyped IPv4 address ("999.1.1.1"), not a name.
 const hostLabel = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
-export function isHostOrAddress(value: string): boolean {
+function isHostOrAddress(value: string): boolean {
   if (isIP(value) !== 0) return true;
   const labels = (value.endsWith('.') ? value.slice(0, -1) : value).split('.');
   return value.length <= 253 && labels.every((label) => hostLabel.test(label)) && !/^\d+$/.test(labels.at(-1) ?? '');

@@ -25,6 +25,17 @@ export function testDatabaseSettings(env: NodeJS.ProcessEnv = process.env): Data
   };
 }
 
+/** The DB_* variables that point a service (or the local stack) at `settings`, and at `database` when given. */
+export function databaseEnv(settings: DatabaseSettings, database?: string): Record<string, string> {
+  return {
+    DB_HOSTNAME: settings.host,
+    DB_PORT: String(settings.port),
+    ...(database === undefined ? {} : { DB_NAME: database }),
+    DB_USERNAME: settings.user,
+    DB_PASSWORD: settings.password,
+  };
+}
+
 /** Creates a database no other run uses, named after `label`; drop() removes it. */
 export async function createTestDatabase(label = 'test'): Promise<TestDatabase> {
   const settings = testDatabaseSettings();
@@ -46,13 +57,7 @@ export async function createTestDatabase(label = 'test'): Promise<TestDatabase> 
   return {
     ...settings,
     database,
-    env: {
-      DB_HOSTNAME: settings.host,
-      DB_PORT: String(settings.port),
-      DB_NAME: database,
-      DB_USERNAME: settings.user,
-      DB_PASSWORD: settings.password,
-    },
+    env: databaseEnv(settings, database),
     async drop() {
       const c = await mysql.createConnection({ ...settings, connectTimeout: 5000 });
       try {

@@ -1,4 +1,4 @@
-export { createTestDatabase, testDatabaseSettings, type DatabaseSettings, type TestDatabase } from './database.js';
+export { createTestDatabase, databaseEnv, testDatabaseSettings, type DatabaseSettings, type TestDatabase } from './database.js';
 export { startSmtpServer, type ReceivedMail, type TestSmtpOptions, type TestSmtpServer } from './smtp.js';
 export { createSelfSignedCertificate, type SelfSignedCertificate } from './tls-certificate.js';
 export { startXrayDaemon, xrayProtocolHeader, type SegmentFilter, type XrayDaemon, type XrayDocument } from './xray-daemon.js';

@@ -8,9 +8,9 @@ import { connectionPolicies, courseRows, type ConnectionPolicy } from './course-
 
 const usage = `usage: npm run canary:rows -- [--requests N] [--policies ${connectionPolicies.join(',')}]
 
-For each connection policy given (default instance-balanced,keep-alive) and each row of the course's table, starts the local stack with its own database, makes
-N calls (default 1000) to /usermgmt/notification-xray sequentially over one kept-alive connection and N from 16
-concurrent clients, and prints the V2 share and throughput side by side.`;
+For each connection policy given (default instance-balanced,keep-alive) and each row of the course's table, starts
+the local stack with its own database, makes N calls (default 1000) to /usermgmt/notification-xray sequentially over
+one kept-alive connection and N from 16 concurrent clients, and prints the V2 share and throughput side by side.`;
 
 interface Measurement {
   policy: ConnectionPolicy;
@@ -109,11 +109,10 @@ try {
   }
 } catch (err) {
   process.stderr.write(`canary:rows failed: ${(err as Error).message}\n`);
-  process.exitCode = 1;
-} finally {
   await dropDatabase();
+  process.exit(1);
 }
-if (process.exitCode === 1) process.exit(1);
+await dropDatabase();
 
 const within = (observed: number, expected: number): string => (Math.abs(observed - expected) <= 5 ? '' : ' ✗');
 const lines = [
